@@ -1,0 +1,3 @@
+"""rebalancerd: exit management daemon for automated equity-trading bots."""
+
+__version__ = "0.1.0"

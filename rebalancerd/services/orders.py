@@ -1,0 +1,158 @@
+"""Sending one order safely: intent first, lookup before any resend.
+
+Every order carries a ``client_order_id`` derived from its decision, is written
+to the store *before* it is sent, and is looked up at the broker by that id
+before any (re)send. A crash or a timeout between "sent" and "recorded" is
+therefore recovered by lookup, never by sending the order twice.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import structlog
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from rebalancerd.domain.model import OrderStatus
+from rebalancerd.errors import BrokerRejection, TransientBrokerError
+from rebalancerd.ports import Broker, BrokerOrder, Clock, OrderRequest, Store
+
+log = structlog.get_logger(__name__)
+
+
+def client_order_id(decision_uid: str, purpose: str = "x", attempt: int = 1) -> str:
+    """Deterministic broker id of a decision's order ("x" exit/entry, "s" its stop)."""
+    return f"rbd-{decision_uid}-{purpose}{attempt}"
+
+
+@dataclass(frozen=True)
+class SendResult:
+    order: BrokerOrder | None
+    rejection: str | None = None
+
+    @property
+    def accepted(self) -> bool:
+        return self.order is not None
+
+
+class OrderSender:
+    """Submits orders with lookup-before-resend and bounded, backed-off retries."""
+
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        *,
+        attempts: int = 4,
+        fill_timeout: float = 30.0,
+        poll_interval: float = 0.5,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.store, self.clock = store, clock
+        self.attempts, self.fill_timeout, self.poll_interval = attempts, fill_timeout, poll_interval
+        self.sleep = sleep
+
+    def send(self, broker: Broker, decision_id: int | None, request: OrderRequest) -> SendResult:
+        """Record the intent, then submit; a rejection is returned, not raised."""
+        existing = broker.get_order_by_client_id(request.client_order_id)
+        if existing is not None:
+            log.warning("order_recovered", client_order_id=request.client_order_id)
+            self._record_intent(decision_id, request)
+            self._update(existing)
+            return SendResult(existing)
+        self._record_intent(decision_id, request)
+        try:
+            order = self._submit_with_retries(broker, request)
+        except BrokerRejection as exc:
+            self.store.update_order(
+                request.client_order_id, status="rejected", at=self.clock.now(), error=str(exc)
+            )
+            log.warning(
+                "order_rejected",
+                client_order_id=request.client_order_id,
+                symbol=request.symbol,
+                error=str(exc),
+                code=exc.code,
+            )
+            return SendResult(None, str(exc))
+        self._update(order)
+        log.info(
+            "order_submitted",
+            client_order_id=order.client_order_id,
+            broker_order_id=order.id,
+            symbol=order.symbol,
+            side=order.side.value,
+            type=order.type.value,
+            qty=str(order.qty),
+            status=order.status.value,
+        )
+        return SendResult(order)
+
+    def _record_intent(self, decision_id: int | None, request: OrderRequest) -> None:
+        known = (
+            {o.client_order_id for o in self.store.orders_for_decision(decision_id)}
+            if (decision_id is not None)
+            else set()
+        )
+        if request.client_order_id not in known:
+            self.store.record_order(decision_id, request, at=self.clock.now())
+
+    def _submit_with_retries(self, broker: Broker, request: OrderRequest) -> BrokerOrder:
+        retrying = Retrying(
+            retry=retry_if_exception_type(TransientBrokerError),
+            stop=stop_after_attempt(self.attempts),
+            wait=wait_exponential(multiplier=0.5, max=8),
+            sleep=self.sleep,
+            reraise=True,
+        )
+        for attempt in retrying:
+            with attempt:
+                if attempt.retry_state.attempt_number > 1:
+                    found = broker.get_order_by_client_id(request.client_order_id)
+                    if found is not None:
+                        return found
+                return broker.submit_order(request)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _update(self, order: BrokerOrder) -> None:
+        self.store.update_order(
+            order.client_order_id,
+            status=order.status.value,
+            at=self.clock.now(),
+            broker_order=order,
+        )
+
+    def await_final(self, broker: Broker, order: BrokerOrder) -> BrokerOrder:
+        """Poll until the order is final or the bounded wait runs out."""
+        waited = 0.0
+        while not order.status.is_final and waited < self.fill_timeout:
+            self.sleep(self.poll_interval)
+            waited += self.poll_interval
+            order = broker.get_order(order.id)
+        self._update(order)
+        return order
+
+    def cancel_and_confirm(self, broker: Broker, order: BrokerOrder) -> bool:
+        """Cancel an order and wait until the broker says it is really cancelled."""
+        try:
+            broker.cancel_order(order.id)
+        except BrokerRejection as exc:
+            log.warning("order_cancel_refused", broker_order_id=order.id, error=str(exc))
+        current = broker.get_order(order.id)
+        waited = 0.0
+        while current.status is not OrderStatus.CANCELED and waited < self.fill_timeout:
+            if current.status.is_final:
+                break
+            self.sleep(self.poll_interval)
+            waited += self.poll_interval
+            current = broker.get_order(order.id)
+        ok = current.status is OrderStatus.CANCELED
+        log.info(
+            "stop_order_cancelled" if ok else "stop_order_cancel_unconfirmed",
+            broker_order_id=order.id,
+            symbol=order.symbol,
+            status=current.status.value,
+        )
+        return ok
