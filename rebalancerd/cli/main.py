@@ -8,8 +8,7 @@ go to stderr.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,7 +16,14 @@ from typing import Any, TypeVar
 import click
 import structlog
 
-from rebalancerd.cli.context import CliState, load_app, pass_state
+from rebalancerd.cli.common import (
+    accounts_option,
+    common_options,
+    json_option,
+    open_app,
+    select_accounts,
+)
+from rebalancerd.cli.context import CliState, pass_state
 from rebalancerd.cli.output import (
     console,
     decision_dict,
@@ -28,7 +34,7 @@ from rebalancerd.cli.output import (
 )
 from rebalancerd.composition import App
 from rebalancerd.domain.model import Status
-from rebalancerd.errors import RebalancerdError, UsageError
+from rebalancerd.errors import RebalancerdError
 from rebalancerd.ports import DecisionFilter, DecisionRecord
 from rebalancerd.services.jobs import JobResult, Jobs
 
@@ -37,39 +43,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 log = structlog.get_logger(__name__)
 
 
-def _common(func: F) -> F:
-    """Options every subcommand accepts (also accepted before the subcommand)."""
-    func = click.option(
-        "--config",
-        "config_path",
-        type=click.Path(path_type=Path),
-        help="Config file (default: $REBALANCERD_CONFIG).",
-    )(func)
-    func = click.option(
-        "--now",
-        "now_text",
-        metavar="ISO",
-        help="Pretend it is this time (ISO 8601; naive = configured timezone; for replays).",
-    )(func)
-    return func
-
-
-def _json_option(func: F) -> F:
-    return click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")(func)
-
-
-def _accounts_option(func: F) -> F:
-    return click.option(
-        "--account",
-        "accounts",
-        multiple=True,
-        metavar="NAME",
-        help="Account to act on (repeatable; default: all).",
-    )(func)
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@_common
+@common_options
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default=None)
 @click.option("--log-format", type=click.Choice(["json", "console"]), default=None)
 @click.version_option(package_name="rebalancerd")
@@ -83,25 +58,6 @@ def cli(
 ) -> None:
     """Exit management daemon for automated equity-trading bots."""
     ctx.obj = CliState(config_path, now_text, log_level, log_format)
-
-
-@contextmanager
-def _app(state: CliState, config_path: Path | None, now_text: str | None) -> Iterator[App]:
-    app = load_app(state, config_path, now_text)
-    try:
-        yield app
-    finally:
-        app.close()
-
-
-def _select_accounts(app: App, requested: tuple[str, ...]) -> list[str]:
-    known = list(app.settings.accounts)
-    unknown = [a for a in requested if a not in known]
-    if unknown:
-        raise UsageError(
-            f"unknown account {unknown[0]!r} (configured: {', '.join(known) or 'none'})"
-        )
-    return list(requested) or known
 
 
 def _print_decisions(app: App, decisions: list[DecisionRecord], as_json: bool, title: str) -> None:
@@ -125,8 +81,8 @@ def _finish_job(app: App, result: JobResult, as_json: bool, title: str) -> None:
 
 
 @cli.command("check-config")
-@_common
-@_json_option
+@common_options
+@json_option
 @pass_state
 def check_config(
     state: CliState, config_path: Path | None, now_text: str | None, as_json: bool
@@ -144,23 +100,23 @@ def check_config(
 
 
 @cli.command()
-@_common
+@common_options
 @pass_state
 def migrate(state: CliState, config_path: Path | None, now_text: str | None) -> None:
     """Apply database migrations up to the latest revision."""
     from rebalancerd.adapters.db.migrate import current_revision
 
-    with _app(state, config_path, now_text) as app:
+    with open_app(state, config_path, now_text) as app:
         click.echo(f"database at revision {current_revision(app.engine)}")
 
 
 def _job_command(name: str, help_text: str) -> Callable[[Callable[..., JobResult]], Any]:
     def wrap(run: Callable[..., JobResult]) -> Any:
         @cli.command(name, help=help_text)
-        @_common
-        @_accounts_option
+        @common_options
+        @accounts_option
         @click.option("--dry-run", is_flag=True, help="Record what would happen; send nothing.")
-        @_json_option
+        @json_option
         @pass_state
         def command(
             state: CliState,
@@ -170,9 +126,9 @@ def _job_command(name: str, help_text: str) -> Callable[[Callable[..., JobResult
             dry_run: bool,
             as_json: bool,
         ) -> None:
-            with _app(state, config_path, now_text) as app:
+            with open_app(state, config_path, now_text) as app:
                 jobs = Jobs(app)
-                result = run(jobs, _select_accounts(app, accounts), dry_run)
+                result = run(jobs, select_accounts(app, accounts), dry_run)
                 _finish_job(app, result, as_json, name)
 
         return command
@@ -196,14 +152,14 @@ def _execute(jobs: Jobs, accounts: list[str], dry_run: bool) -> JobResult:
 
 
 @cli.command()
-@_common
-@_accounts_option
+@common_options
+@accounts_option
 @click.option("--pending", is_flag=True, help="Only decisions waiting for approval.")
 @click.option("--status", "statuses", multiple=True, type=click.Choice([s.value for s in Status]))
 @click.option("--symbol", default=None)
 @click.option("--since", type=click.DateTime(), default=None, help="Created on or after (local).")
 @click.option("--limit", type=click.IntRange(min=1), default=None)
-@_json_option
+@json_option
 @pass_state
 def decisions(
     state: CliState,
@@ -221,8 +177,8 @@ def decisions(
     wanted = {Status(s) for s in statuses}
     if pending:
         wanted.add(Status.PENDING_APPROVAL)
-    with _app(state, config_path, now_text) as app:
-        selected = _select_accounts(app, accounts)
+    with open_app(state, config_path, now_text) as app:
+        selected = select_accounts(app, accounts)
         flt = DecisionFilter(
             statuses=frozenset(wanted) or None,
             symbol=symbol.upper() if symbol else None,
@@ -235,9 +191,9 @@ def decisions(
 
 
 @cli.command()
-@_common
-@_accounts_option
-@_json_option
+@common_options
+@accounts_option
+@json_option
 @pass_state
 def positions(
     state: CliState,
@@ -249,9 +205,9 @@ def positions(
     """Open positions with age, P&L, weight, stop and the rules that flag them."""
     from rebalancerd.services.views import positions_view
 
-    with _app(state, config_path, now_text) as app:
+    with open_app(state, config_path, now_text) as app:
         rows: list[dict[str, Any]] = []
-        for name in _select_accounts(app, accounts):
+        for name in select_accounts(app, accounts):
             rows.extend(positions_view(app.account(name), app.store, app.clock.now()))
         if as_json:
             click.echo(dump_json(to_jsonable(rows, app.tz)))
@@ -270,9 +226,9 @@ def positions(
 
 
 @cli.command()
-@_common
-@_accounts_option
-@_json_option
+@common_options
+@accounts_option
+@json_option
 @pass_state
 def caps(
     state: CliState,
@@ -284,9 +240,9 @@ def caps(
     """Weekly exit slots used and left, per account."""
     from rebalancerd.services.views import caps_view
 
-    with _app(state, config_path, now_text) as app:
+    with open_app(state, config_path, now_text) as app:
         data: dict[str, Any] = {}
-        for name in _select_accounts(app, accounts):
+        for name in select_accounts(app, accounts):
             ctx = app.account(name)
             current, upcoming = caps_view(ctx, app.store, app.clock.now(), app.run_options())
             weeks = [current] if current.week_start == upcoming.week_start else [current, upcoming]

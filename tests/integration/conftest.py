@@ -36,6 +36,8 @@ WEEK = date(2024, 11, 4)
 def pg_url_or_skip() -> str:
     url = os.environ.get(PG_ENV)
     if not url:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the PostgreSQL tests: set {PG_ENV} (e.g. {PG_EXAMPLE})")
         pytest.skip(f"PostgreSQL tests need {PG_ENV} (e.g. {PG_EXAMPLE}); it is not set")
     return url
 
