@@ -98,6 +98,13 @@ class Broker(Protocol):
 
     def get_order_by_client_id(self, client_order_id: str) -> BrokerOrder | None: ...
 
+    def latest_price(self, symbol: str) -> Decimal | None:
+        """The last known market price of ``symbol`` (held or not); None when unknown.
+
+        Entries are sized from it at execution time, after the exits filled.
+        """
+        ...
+
 
 # --------------------------------------------------------------------------- store
 
@@ -204,6 +211,20 @@ class SlotRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class JobRun:
+    """One row of the job-run table (outcome: running, succeeded, failed, missed)."""
+
+    id: int
+    job: str
+    account: str | None
+    scheduled_at: datetime | None
+    started_at: datetime
+    finished_at: datetime | None
+    outcome: str
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class DecisionFilter:
     account: str | None = None
     statuses: frozenset[Status] | None = None
@@ -294,6 +315,25 @@ class Store(Protocol):
     def finish_run(
         self, run_id: int, *, outcome: str, finished_at: datetime, error: str | None = None
     ) -> None: ...
+
+    def runs_scheduled_at(self, job: str, scheduled_at: datetime) -> list[JobRun]:
+        """Runs of ``job`` recorded for the fire time ``scheduled_at`` (any outcome)."""
+        ...
+
+    def record_missed(
+        self, job: str, account: str | None, *, scheduled_at: datetime, at: datetime, note: str
+    ) -> int:
+        """Record a fire time that will not run (outcome ``missed``)."""
+        ...
+
+    def latest_runs(self) -> dict[str, JobRun]:
+        """The most recent run of each job, by job name."""
+        ...
+
+    # research reports
+    def save_report(
+        self, report: ResearchReport, *, status: str, error: str | None = None
+    ) -> ResearchReport: ...
 
 
 # --------------------------------------------------------------------------- others

@@ -186,6 +186,11 @@ class SimBroker:
             found = _by_client_id(self._load(), client_order_id)
             return found.to_broker_order() if found else None
 
+    def latest_price(self, symbol: str) -> Decimal | None:
+        """The simulator's market price (positions' and the file's ``prices``)."""
+        with self._lock:
+            return self._load().prices.get(symbol.strip().upper())
+
     # ---------------------------------------------------------------- writing
 
     def submit_order(self, request: OrderRequest) -> BrokerOrder:

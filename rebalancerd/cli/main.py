@@ -310,3 +310,10 @@ def main() -> None:
         log.exception("unexpected_error")
         click.echo(f"rebalancerd: unexpected error: {type(exc).__name__}: {exc}", err=True)
         sys.exit(1)
+
+
+# ------------------------------------------------------------------ command modules
+from rebalancerd.cli.research import check_report, context_command  # noqa: E402
+
+cli.add_command(context_command)
+cli.add_command(check_report)

@@ -73,6 +73,7 @@ def effective_config(settings: Settings) -> dict[str, Any]:
         "log_level": settings.log_level,
         "log_format": settings.log_format,
         "schedule": settings.schedule.model_dump(mode="json"),
+        "daemon": settings.daemon.model_dump(mode="json"),
         "accounts": {
             name: _account(settings, config) for name, config in settings.accounts.items()
         },

@@ -301,3 +301,19 @@ def check_account_names(value: Any) -> Any:
                     "starting with a letter or digit",
                 )
     return value
+
+
+# ---------------------------------------------------------------- daemon
+
+
+class DaemonConfig(ConfigModel):
+    """``[daemon]``: how ``rebalancerd run`` behaves (not what it decides)."""
+
+    #: 127.0.0.1 port of /healthz and /metrics; absent = no HTTP listener.
+    health_port: Annotated[int, Field(ge=1, le=65535)] | None = None
+    #: How often the order dispatcher looks for due approved decisions while open.
+    dispatch_interval_seconds: Annotated[int, Field(ge=10, le=3600)] = 300
+    #: How late a job may still start after its fire time (APScheduler's grace).
+    misfire_grace_seconds: Annotated[int, Field(ge=1, le=86400)] = 900
+    #: How often the daemon proves it is alive (heartbeat file, systemd watchdog).
+    heartbeat_seconds: Annotated[int, Field(ge=1, le=3600)] = 30

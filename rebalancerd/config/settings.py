@@ -33,6 +33,7 @@ from rebalancerd.config.diagnostics import toml_error, validation_error
 from rebalancerd.config.effective import config_warnings, effective_config
 from rebalancerd.config.models import (
     AccountConfig,
+    DaemonConfig,
     ResearchConfig,
     RuleBlockConfig,
     ScheduleConfig,
@@ -114,6 +115,7 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "console"] = "json"
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    daemon: DaemonConfig = Field(default_factory=DaemonConfig)
     accounts: dict[str, AccountConfig] = Field(default_factory=dict)
 
     _config_path: Path | None = PrivateAttr(default=None)

@@ -123,7 +123,36 @@ class EvaluationService:
             enabled=opts.enabled,
         )
         recorder = _Recorder(self.store, ctx, block, now, opts, execute_at)
-        return [recorder.record(proposal) for proposal in proposals]
+        records = [recorder.record(proposal) for proposal in proposals]
+        held = {p.symbol for p in state.portfolio.positions}
+        return records + [recorder.record_entry(a) for a in _entries(ctx.name, advice, held)]
+
+
+def _entries(
+    account: str, advice: Mapping[str, ResearchAdvice], held: set[str]
+) -> list[ResearchAdvice]:
+    """BUY advice for symbols not held; other advice on symbols not held is logged and dropped."""
+    entries = []
+    for symbol, item in sorted(advice.items()):
+        if item.action is Action.BUY and symbol not in held:
+            entries.append(item)
+        elif symbol not in held and item.action is not Action.HOLD:
+            log.warning(
+                "research_advice_ignored",
+                account=account,
+                symbol=symbol,
+                action=item.action.value,
+                reason="not_held",
+            )
+        elif item.action is Action.BUY:
+            log.info(
+                "research_advice_ignored",
+                account=account,
+                symbol=symbol,
+                action="BUY",
+                reason="already_held",
+            )
+    return entries
 
 
 class _Recorder:
@@ -164,6 +193,43 @@ class _Recorder:
         claim = CapClaim(self.week, self.ctx.config.max_exits_per_week) if capped else None
         return status, None, claim
 
+    def record_entry(self, advice: ResearchAdvice) -> DecisionRecord:
+        """A research BUY: sized at execution from its weight and the cash left."""
+        status, skip_reason = self._entry_outcome(advice.symbol)
+        inputs = {"weight": str(advice.weight)} if advice.weight is not None else {}
+        if advice.catalyst_date is not None:
+            inputs["catalyst_date"] = advice.catalyst_date.isoformat()
+        if advice.report_id is not None:
+            inputs["report_id"] = str(advice.report_id)
+        detail = f"research: {advice.reason}" if advice.reason else "research recommends entry"
+        new = NewDecision(
+            account=self.ctx.name,
+            source=self.block.source,
+            symbol=advice.symbol,
+            action=Action.BUY,
+            qty=Decimal(0),
+            reasons=["research"],
+            details=[detail],
+            inputs=inputs,
+            execute_at=self.execute_at,
+            status=status,
+            created_at=self.now,
+            skip_reason=skip_reason,
+            report_id=advice.report_id,
+        )
+        return self._log(self.store.record_decision(new, None))
+
+    def _entry_outcome(self, symbol: str) -> tuple[Status, SkipReason | None]:
+        if symbol in self.open_symbols:
+            return Status.SKIPPED, SkipReason.OPEN_DECISION
+        if not self.opts.real:
+            return (
+                (Status.DRY_RUN, None)
+                if self.opts.dry_run
+                else (Status.SKIPPED, SkipReason.DISABLED)
+            )
+        return (Status.PENDING_APPROVAL if self.needs_approval else Status.APPROVED), None
+
     def record(self, proposal: Proposal) -> DecisionRecord:
         status, skip_reason, claim = self._outcome(proposal)
         hits = proposal.hits or proposal.vetoed
@@ -190,8 +256,11 @@ class _Recorder:
             skip_reason=skip_reason,
             fraction=fraction,
             profit_level=proposal.profit_level,
+            report_id=_report_id(proposal),
         )
-        record = self.store.record_decision(new, claim)
+        return self._log(self.store.record_decision(new, claim))
+
+    def _log(self, record: DecisionRecord) -> DecisionRecord:
         if record.status not in (Status.SKIPPED, Status.DRY_RUN):
             self.open_symbols.add(record.symbol)
         log.info(
@@ -209,3 +278,9 @@ class _Recorder:
             execute_at=record.execute_at.isoformat(),
         )
         return record
+
+
+def _report_id(proposal: Proposal) -> int | None:
+    """The stored report a decision came from, when research took part in it."""
+    text = proposal.inputs.get("report_id")
+    return int(text) if text else None

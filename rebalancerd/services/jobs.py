@@ -20,6 +20,7 @@ from rebalancerd.domain.timing import next_execution
 from rebalancerd.errors import ConfigError, RebalancerdError
 from rebalancerd.ports import DecisionRecord
 from rebalancerd.services.accounts import AccountContext
+from rebalancerd.services.evaluate import block_applies
 
 log = structlog.get_logger(__name__)
 
@@ -90,7 +91,11 @@ class Jobs:
         self, block: Block, dry_run: bool
     ) -> Callable[[AccountContext, datetime], list[DecisionRecord]]:
         def run(ctx: AccountContext, now: datetime) -> list[DecisionRecord]:
-            return self.app.evaluation.run(ctx, block, now, self.app.run_options(dry_run))
+            opts = self.app.run_options(dry_run)
+            advice = None
+            if block is Block.WEEKLY and block_applies(ctx, block):
+                advice = self.app.research.fetch(ctx, now).advice
+            return self.app.evaluation.run(ctx, block, now, opts, advice)
 
         return run
 

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import structlog
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from rebalancerd.domain.model import OrderStatus
+from rebalancerd.domain.model import OrderStatus, OrderType
 from rebalancerd.errors import BrokerRejection, TransientBrokerError
-from rebalancerd.ports import Broker, BrokerOrder, Clock, OrderRequest, Store
+from rebalancerd.ports import Broker, BrokerOrder, Clock, OrderRecord, OrderRequest, Store
 
 log = structlog.get_logger(__name__)
 
@@ -25,6 +25,32 @@ log = structlog.get_logger(__name__)
 def client_order_id(decision_uid: str, purpose: str = "x", attempt: int = 1) -> str:
     """Deterministic broker id of a decision's order ("x" exit/entry, "s" its stop)."""
     return f"rbd-{decision_uid}-{purpose}{attempt}"
+
+
+def request_of(order: BrokerOrder) -> OrderRequest:
+    """The request that would have produced ``order`` (to record a recovered order)."""
+    return OrderRequest(
+        symbol=order.symbol,
+        qty=order.qty,
+        side=order.side,
+        client_order_id=order.client_order_id,
+        type=order.type,
+        time_in_force=order.time_in_force,
+        stop_price=order.stop_price,
+    )
+
+
+def request_from_record(record: OrderRecord) -> OrderRequest:
+    """A recorded intent as a request, to send exactly what was meant."""
+    return OrderRequest(
+        symbol=record.symbol,
+        qty=record.qty,
+        side=record.side,
+        client_order_id=record.client_order_id,
+        type=record.type,
+        time_in_force="gtc" if record.type is OrderType.STOP else "day",
+        stop_price=record.stop_price,
+    )
 
 
 @dataclass(frozen=True)
@@ -89,6 +115,26 @@ class OrderSender:
             status=order.status.value,
         )
         return SendResult(order)
+
+    def recover(
+        self, broker: Broker, decision_id: int | None, client_id: str
+    ) -> BrokerOrder | None:
+        """The order already at the broker under ``client_id`` (recorded here), or None.
+
+        This is how an interrupted execution resumes: what the broker holds
+        wins, and nothing is sent.
+        """
+        found = broker.get_order_by_client_id(client_id)
+        if found is not None:
+            log.warning(
+                "order_recovered",
+                client_order_id=client_id,
+                broker_order_id=found.id,
+                status=found.status.value,
+            )
+            self._record_intent(decision_id, request_of(found))
+            self._update(found)
+        return found
 
     def _record_intent(self, decision_id: int | None, request: OrderRequest) -> None:
         known = (

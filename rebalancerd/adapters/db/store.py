@@ -11,9 +11,11 @@ from __future__ import annotations
 from rebalancerd.adapters.db.store_decisions import DecisionStore
 from rebalancerd.adapters.db.store_orders import OrderStore
 from rebalancerd.adapters.db.store_records import RecordStore
+from rebalancerd.adapters.db.store_reports import ReportStore
+from rebalancerd.adapters.db.store_runs import RunStore
 
 
-class SqlStore(DecisionStore, OrderStore, RecordStore):
+class SqlStore(DecisionStore, OrderStore, RecordStore, ReportStore, RunStore):
     """``SqlStore(engine, now=...)``: ``now`` stamps rows whose method takes no time."""
 
 

@@ -1,0 +1,1 @@
+"""The long-running daemon (``rebalancerd run``): scheduler, catch-up, lock, health."""
