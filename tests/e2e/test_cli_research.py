@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.e2e.conftest import Runner, example_config
+from tests.e2e.conftest import Result, Runner, example_config
 
 SATURDAY = "2026-11-28T12:00"
 
@@ -48,19 +48,13 @@ def research_config(tmp_path: Path, report: str) -> Path:
     )
 
 
+def dry_run_review(cli: Runner, config: Path) -> Result:
+    args = ("--config", str(config), "--account", "dee-bot", "--dry-run", "--json")
+    return cli("review", *args, "--now", SATURDAY)
+
+
 def test_review_merges_the_report_with_the_rules(cli: Runner, tmp_path: Path) -> None:
-    config = research_config(tmp_path, REPORT)
-    res = cli(
-        "review",
-        "--config",
-        str(config),
-        "--account",
-        "dee-bot",
-        "--dry-run",
-        "--json",
-        "--now",
-        SATURDAY,
-    )
+    res = dry_run_review(cli, research_config(tmp_path, REPORT))
     assert res.code == 0, res.stderr
     got = {
         d["symbol"]: (d["action"], d["reasons"], d["status"], d["skip_reason"]) for d in res.json()
@@ -83,18 +77,7 @@ def test_review_merges_the_report_with_the_rules(cli: Runner, tmp_path: Path) ->
 def test_a_malformed_report_is_rejected_by_line_and_the_rules_still_run(
     cli: Runner, tmp_path: Path
 ) -> None:
-    config = research_config(tmp_path, MALFORMED)
-    res = cli(
-        "review",
-        "--config",
-        str(config),
-        "--account",
-        "dee-bot",
-        "--dry-run",
-        "--json",
-        "--now",
-        SATURDAY,
-    )
+    res = dry_run_review(cli, research_config(tmp_path, MALFORMED))
     assert res.code == 0, res.stderr
     decisions = res.json()
     assert all("research" not in d["reasons"] for d in decisions)
