@@ -8,18 +8,23 @@ and nothing is built at import time: the CLI and the daemon call
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
 
+from rebalancerd.adapters.alpaca import build_alpaca_broker
 from rebalancerd.adapters.calendar import NyseCalendar
 from rebalancerd.adapters.clock import SystemClock
 from rebalancerd.adapters.db.engine import make_engine
 from rebalancerd.adapters.db.migrate import upgrade_to_head
 from rebalancerd.adapters.db.store import SqlStore
+from rebalancerd.adapters.notify import Notifications, NullNotifier, build_notifications
 from rebalancerd.adapters.research import (
     AnthropicResearchSource,
     CommandResearchSource,
@@ -31,18 +36,40 @@ from rebalancerd.config.settings import AccountConfig, Settings
 from rebalancerd.errors import ConfigError
 from rebalancerd.ports import Broker, Clock, ResearchSource, Store
 from rebalancerd.services.accounts import AccountContext
+from rebalancerd.services.approval import ApprovalService
 from rebalancerd.services.context_render import render_context_markdown
 from rebalancerd.services.evaluate import EvaluationService, RunOptions
 from rebalancerd.services.execute import ExecutionService
 from rebalancerd.services.orders import OrderSender
+from rebalancerd.services.reconcile import Reconciler
 from rebalancerd.services.research import ResearchService
 from rebalancerd.services.research_context import build_context
 
 BrokerFactory = Callable[[str, AccountConfig, Store, Clock], Broker]
 
 
-def build_broker(name: str, config: AccountConfig, store: Store, clock: Clock) -> Broker:
-    """The broker adapter an account's ``broker`` key asks for."""
+def build_broker(
+    name: str,
+    config: AccountConfig,
+    store: Store,
+    clock: Clock,
+    *,
+    environ: Mapping[str, Any] | None = None,
+) -> Broker:
+    """The broker adapter an account's ``broker`` key asks for.
+
+    Alpaca keys come from ``environ`` (build_app passes the settings' secrets:
+    the environment and ``.env``), else from the process environment.
+    """
+    if config.broker == "alpaca":
+        return build_alpaca_broker(
+            name,
+            key_env=config.key_env,
+            secret_env=config.secret_env,
+            live=config.live,
+            base_url=config.base_url,
+            environ=os.environ if environ is None else environ,
+        )
     if config.broker == "sim":
         if config.sim_portfolio is None:  # pragma: no cover - validated at load
             raise ConfigError("required for broker = 'sim'", key=f"accounts.{name}.sim_portfolio")
@@ -102,6 +129,11 @@ class App:
     calendar: NyseCalendar
     tz: ZoneInfo
     broker_factory: BrokerFactory = build_broker
+    #: seconds the execution waits for an order to fill (exits before entries)
+    fill_timeout: float = 30.0
+    notifier: Notifications = field(
+        default_factory=lambda: Notifications(NullNotifier(), ZoneInfo("UTC"))
+    )
     _contexts: dict[str, AccountContext] = field(default_factory=dict)
 
     def account(self, name: str) -> AccountContext:
@@ -142,13 +174,25 @@ class App:
             self.store,
             lambda ctx: build_research_source(ctx, self.settings, self.context_markdown),
             self._write_context,
+            self.notifier,
         )
 
     @property
     def execution(self) -> ExecutionService:
-        return ExecutionService(self.store, OrderSender(self.store, self.clock))
+        sender = OrderSender(self.store, self.clock, fill_timeout=self.fill_timeout)
+        return ExecutionService(self.store, sender)
+
+    @property
+    def reconciliation(self) -> Reconciler:
+        """Start-up reconciliation: ``app.reconciliation.run(app.account(name), now)``."""
+        return Reconciler(self.store, self.clock, OrderSender(self.store, self.clock))
+
+    @property
+    def approval(self) -> ApprovalService:
+        return ApprovalService(self.store, self.account, self.calendar, self.tz)
 
     def close(self) -> None:
+        self.notifier.close()
         self.engine.dispose()
 
 
@@ -157,7 +201,7 @@ def build_app(
     *,
     clock: Clock | None = None,
     migrate: bool = True,
-    broker_factory: BrokerFactory = build_broker,
+    broker_factory: BrokerFactory | None = None,
 ) -> App:
     engine = make_engine(settings.database_url)
     if migrate:
@@ -169,5 +213,22 @@ def build_app(
         clock=clock or SystemClock(),
         calendar=NyseCalendar(settings.schedule.extra_closures),
         tz=ZoneInfo(settings.timezone),
-        broker_factory=broker_factory,
+        broker_factory=broker_factory or partial(build_broker, environ=secret_environ(settings)),
+        notifier=_notifications(settings),
     )
+
+
+def _notifications(settings: Settings) -> Notifications:
+    env = settings.notifications.webhook_url_env
+    url = settings.secret(env) if env else None
+    return build_notifications(
+        settings.notifications,
+        url.get_secret_value() if url is not None else None,
+        ZoneInfo(settings.timezone),
+    )
+
+
+def secret_environ(settings: Settings) -> dict[str, Any]:
+    """The brokers' key variables as loaded with the settings (environment or .env)."""
+    names = {n for a in settings.accounts.values() for n in (a.key_env, a.secret_env)}
+    return {n: value for n in names if (value := settings.secret(n)) is not None}

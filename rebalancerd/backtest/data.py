@@ -23,6 +23,7 @@ from rebalancerd.errors import UsageError
 BAR_COLUMNS = ("date", "symbol", "open", "high", "low", "close", "volume")
 PRICE_COLUMNS = ("open", "high", "low", "close")
 ENTRY_COLUMNS = ("date", "symbol")
+CLOSE_COLUMNS = ("date", "symbol", "close")
 _HUNDRED = Decimal(100)
 
 
@@ -70,13 +71,14 @@ class Entry:
 
 def _read_csv(path: Path, **kw: Any) -> pd.DataFrame:
     try:
-        return pd.read_csv(path, skipinitialspace=True, **kw)
+        frame: pd.DataFrame = pd.read_csv(path, skipinitialspace=True, **kw)
     except FileNotFoundError:
         raise _fail(path, None, "file not found") from None
     except pd.errors.EmptyDataError:
         raise _fail(path, None, "empty file (expected a header line)") from None
     except (pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
         raise _fail(path, None, f"not a readable CSV: {str(exc).splitlines()[0]}") from None
+    return frame
 
 
 def _require_columns(path: Path, frame: pd.DataFrame, required: tuple[str, ...]) -> None:
@@ -104,6 +106,17 @@ def _parse_dates(path: Path, values: pd.Series) -> tuple[np.ndarray[Any, Any], l
     return rank[codes], days
 
 
+def _symbols(path: Path, values: pd.Series) -> tuple[np.ndarray[Any, Any], list[str]]:
+    """Codes per row and the symbols, cleaned (stripped, upper case) on the uniques only."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    cleaned = [str(u).strip().upper() for u in uniques]
+    blank = (codes < 0) | np.isin(codes, [i for i, c in enumerate(cleaned) if not c])
+    if blank.any():
+        raise _fail(path, int(np.argmax(blank)), "missing symbol")
+    merged, symbols = pd.factorize(pd.Series(cleaned, dtype=object))
+    return merged[codes], [str(s) for s in symbols]
+
+
 def _numeric(path: Path, frame: pd.DataFrame, name: str) -> np.ndarray[Any, Any]:
     column = frame[name]
     values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
@@ -114,10 +127,22 @@ def _numeric(path: Path, frame: pd.DataFrame, name: str) -> np.ndarray[Any, Any]
     return np.round(values, 6)
 
 
-def load_bars(path: Path) -> Bars:
-    """Read and check a bars CSV: sorted by date, one bar per symbol and day, prices > 0."""
+def load_bars(path: Path, *, closes_only: bool = False) -> Bars:
+    """Read and check a bars CSV: sorted by date, one bar per symbol and day, prices > 0.
+
+    ``closes_only``: a price history needs only ``date,symbol,close``; missing
+    open/high/low columns are taken as the close.
+    """
     frame = _read_csv(path, dtype={"symbol": str, "date": str})
-    _require_columns(path, frame, BAR_COLUMNS)
+    return bars_from_frame(frame, path, closes_only=closes_only)
+
+
+def bars_from_frame(frame: pd.DataFrame, path: Path, *, closes_only: bool = False) -> Bars:
+    """Check and pivot bars already in a frame (a CSV, or bars fetched from Alpaca)."""
+    _require_columns(path, frame, CLOSE_COLUMNS if closes_only else BAR_COLUMNS)
+    for name in PRICE_COLUMNS:
+        if name not in frame.columns:
+            frame[name] = frame["close"]
     if frame.empty:
         raise _fail(path, None, "no bars")
     day, dates = _parse_dates(path, frame["date"])
@@ -125,11 +150,7 @@ def load_bars(path: Path) -> Bars:
     if unsorted.any():
         row = int(np.argmax(unsorted)) + 1
         raise _fail(path, row, f"dates not sorted: {frame['date'].iloc[row]} after a later date")
-    symbols_raw = frame["symbol"].fillna("").astype(str).str.strip().str.upper()
-    blank = (symbols_raw == "").to_numpy()
-    if blank.any():
-        raise _fail(path, int(np.argmax(blank)), "missing symbol")
-    sym, symbols = pd.factorize(symbols_raw)
+    sym, symbols = _symbols(path, frame["symbol"])
     prices = {name: _numeric(path, frame, name) for name in PRICE_COLUMNS}
     crossed = prices["low"] > prices["high"]
     if crossed.any():
@@ -169,6 +190,18 @@ def _optional_date(path: Path, row: int, name: str, text: Any) -> date | None:
         return date.fromisoformat(str(text).strip())
     except ValueError:
         raise _fail(path, row, f"bad {name} {text!r}: use YYYY-MM-DD") from None
+
+
+def entry_symbols(path: Path) -> tuple[list[str], date]:
+    """The symbols of an entries file and its first date (to fetch bars for them)."""
+    frame = _read_csv(path, dtype=str, keep_default_na=False)
+    _require_columns(path, frame, ENTRY_COLUMNS)
+    days = [_optional_date(path, row, "date", text) for row, text in enumerate(frame["date"])]
+    known = [d for d in days if d is not None]
+    if not known:
+        raise _fail(path, None, "no entries")
+    symbols = dict.fromkeys(str(s).strip().upper() for s in frame["symbol"] if str(s).strip())
+    return list(symbols), min(known)
 
 
 def load_entries(path: Path, bars: Bars) -> list[Entry]:

@@ -102,9 +102,7 @@ def presets() -> dict[str, Policy]:
         "none": Policy("none", Mode.OFF),
         "weekly": Policy("weekly", Mode.WEEKLY, {Block.WEEKLY: weekly}),
         "daily": Policy("daily", Mode.DAILY, {Block.DAILY: daily}),
-        "hybrid": Policy(
-            "hybrid", Mode.HYBRID, {Block.WEEKLY: weekly, Block.DAILY: hybrid_daily}
-        ),
+        "hybrid": Policy("hybrid", Mode.HYBRID, {Block.WEEKLY: weekly, Block.DAILY: hybrid_daily}),
     }
 
 
@@ -145,7 +143,13 @@ def with_override(policy: Policy, key: str, text: str) -> Policy:
     block_name, _, name = key.rpartition(".")
     value = _parse_value(name, text)
     if not block_name and name in _ACCOUNT_KEYS:
-        return replace(policy, **{name: value})
+        if name == "max_exits_per_week" and value < 0:
+            raise UsageError(f"--sweep {key}={text}: must be 0 or more")
+        if name == "stop_loss_pct" and not 0 < value <= _HUNDRED:
+            raise UsageError(f"--sweep {key}={text}: must be a percent in (0, 100]")
+        changed = replace(policy, **{name: value})
+        _check_stops(changed, f"--sweep {key}={text}")
+        return changed
     if name not in RuleBlockConfig.model_fields:
         raise UsageError(f"--sweep: unknown key {key!r}")
     if block_name:
@@ -166,4 +170,19 @@ def with_override(policy: Policy, key: str, text: str) -> Policy:
         except ValidationError as exc:
             problem = exc.errors()[0]["msg"]
             raise UsageError(f"--sweep {key}={text}: {problem}") from None
-    return replace(policy, blocks=blocks)
+    changed = replace(policy, blocks=blocks)
+    _check_stops(changed, f"--sweep {key}={text}")
+    return changed
+
+
+def _check_stops(policy: Policy, where: str) -> None:
+    """As at config load: a block's loss cut must fire before the account's stop."""
+    if policy.stop_loss_pct is None:
+        return
+    for block, config in policy.blocks.items():
+        cut = config.loss_cut_pct
+        if config.stop_loss_pct is None and cut is not None and cut >= policy.stop_loss_pct:
+            raise UsageError(
+                f"{where}: {block.value}.loss_cut_pct ({cut}) must be "
+                f"below stop_loss_pct ({policy.stop_loss_pct})"
+            )

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -29,13 +28,11 @@ from rebalancerd.cli.output import (
     decision_dict,
     decisions_table,
     dump_json,
-    table,
     to_jsonable,
 )
 from rebalancerd.composition import App
-from rebalancerd.domain.model import Status
 from rebalancerd.errors import RebalancerdError
-from rebalancerd.ports import DecisionFilter, DecisionRecord
+from rebalancerd.ports import DecisionRecord
 from rebalancerd.services.jobs import JobResult, Jobs
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -151,146 +148,6 @@ def _execute(jobs: Jobs, accounts: list[str], dry_run: bool) -> JobResult:
     return jobs.execute(accounts, dry_run=dry_run)
 
 
-@cli.command()
-@common_options
-@accounts_option
-@click.option("--pending", is_flag=True, help="Only decisions waiting for approval.")
-@click.option("--status", "statuses", multiple=True, type=click.Choice([s.value for s in Status]))
-@click.option("--symbol", default=None)
-@click.option("--since", type=click.DateTime(), default=None, help="Created on or after (local).")
-@click.option("--limit", type=click.IntRange(min=1), default=None)
-@json_option
-@pass_state
-def decisions(
-    state: CliState,
-    config_path: Path | None,
-    now_text: str | None,
-    accounts: tuple[str, ...],
-    pending: bool,
-    statuses: tuple[str, ...],
-    symbol: str | None,
-    since: datetime | None,
-    limit: int | None,
-    as_json: bool,
-) -> None:
-    """List recorded decisions, newest last."""
-    wanted = {Status(s) for s in statuses}
-    if pending:
-        wanted.add(Status.PENDING_APPROVAL)
-    with open_app(state, config_path, now_text) as app:
-        selected = select_accounts(app, accounts)
-        flt = DecisionFilter(
-            statuses=frozenset(wanted) or None,
-            symbol=symbol.upper() if symbol else None,
-            since=since.replace(tzinfo=app.tz) if since else None,
-        )
-        found = [d for d in app.store.list_decisions(flt) if d.account in selected]
-        if limit:
-            found = found[-limit:]
-        _print_decisions(app, found, as_json, "decisions")
-
-
-@cli.command()
-@common_options
-@accounts_option
-@json_option
-@pass_state
-def positions(
-    state: CliState,
-    config_path: Path | None,
-    now_text: str | None,
-    accounts: tuple[str, ...],
-    as_json: bool,
-) -> None:
-    """Open positions with age, P&L, weight, stop and the rules that flag them."""
-    from rebalancerd.services.views import positions_view
-
-    with open_app(state, config_path, now_text) as app:
-        rows: list[dict[str, Any]] = []
-        for name in select_accounts(app, accounts):
-            rows.extend(positions_view(app.account(name), app.store, app.clock.now()))
-        if as_json:
-            click.echo(dump_json(to_jsonable(rows, app.tz)))
-            return
-        columns = ["account", "symbol", "qty", "avg_entry_price", "current_price", "plpc"]
-        columns += ["weight", "age_days", "catalyst_date", "stop_price"]
-        body = [
-            [
-                *(r[c] for c in columns),
-                [f"{f['rule']}({f['block']}): {f['detail']}" for f in r["flags"]],
-            ]
-            for r in rows
-        ]
-        headers = [*columns[:5], "P&L %", "weight %", "age", "catalyst", "stop", "flags"]
-        console().print(table("positions", headers, body))
-
-
-@cli.command()
-@common_options
-@accounts_option
-@json_option
-@pass_state
-def caps(
-    state: CliState,
-    config_path: Path | None,
-    now_text: str | None,
-    accounts: tuple[str, ...],
-    as_json: bool,
-) -> None:
-    """Weekly exit slots used and left, per account."""
-    from rebalancerd.services.views import caps_view
-
-    with open_app(state, config_path, now_text) as app:
-        data: dict[str, Any] = {}
-        for name in select_accounts(app, accounts):
-            ctx = app.account(name)
-            current, upcoming = caps_view(ctx, app.store, app.clock.now(), app.run_options())
-            weeks = [current] if current.week_start == upcoming.week_start else [current, upcoming]
-            data[name] = {
-                "week_start": upcoming.week_start.isoformat(),
-                "cap": upcoming.cap,
-                "used": upcoming.used,
-                "left": upcoming.left,
-                "cap_sources": [s.value for s in ctx.config.cap_sources],
-                "slots": [
-                    {"slot": s.slot_no, "decision_id": s.decision_id, "symbol": s.symbol}
-                    for s in upcoming.slots
-                ],
-                "weeks": [
-                    {
-                        "week_start": w.week_start.isoformat(),
-                        "used": w.used,
-                        "left": w.left,
-                        "slots": [
-                            {"slot": s.slot_no, "decision_id": s.decision_id, "symbol": s.symbol}
-                            for s in w.slots
-                        ],
-                    }
-                    for w in weeks
-                ],
-            }
-        if as_json:
-            click.echo(dump_json(data))
-            return
-        rows = [
-            (
-                name,
-                w["week_start"],
-                d["cap"],
-                w["used"],
-                w["left"],
-                [s["symbol"] for s in w["slots"]],
-            )
-            for name, d in data.items()
-            for w in d["weeks"]
-        ]
-        console().print(
-            table(
-                "weekly exit caps", ["account", "week of", "cap", "used", "left", "held by"], rows
-            )
-        )
-
-
 def main() -> None:
     """Console-script entry point: map errors to exit codes and one stderr line."""
     try:
@@ -317,3 +174,21 @@ from rebalancerd.cli.research import check_report, context_command  # noqa: E402
 
 cli.add_command(context_command)
 cli.add_command(check_report)
+from rebalancerd.cli.daemon import healthcheck, run, schedule  # noqa: E402
+
+cli.add_command(run)
+cli.add_command(schedule)
+cli.add_command(healthcheck)
+
+from rebalancerd.cli.backtest import backtest as _backtest_command  # noqa: E402
+
+cli.add_command(_backtest_command)
+from rebalancerd.cli.operator import approve, export_command, reject  # noqa: E402
+from rebalancerd.cli.views import caps, decision_command, decisions, positions, runs  # noqa: E402
+
+for _command in (decisions, decision_command, positions, caps, runs, approve, reject):
+    cli.add_command(_command)
+cli.add_command(export_command)
+from rebalancerd.cli.backtest import report as _report_command  # noqa: E402
+
+cli.add_command(_report_command)

@@ -8,6 +8,7 @@ ISO 8601 with the offset of the configured timezone.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
@@ -18,7 +19,7 @@ from zoneinfo import ZoneInfo
 from rich.console import Console
 from rich.table import Table
 
-from rebalancerd.ports import DecisionRecord
+from rebalancerd.ports import DecisionEvent, DecisionRecord, JobRun, OrderRecord
 
 
 def _number(value: Decimal) -> int | float:
@@ -101,7 +102,7 @@ def decisions_table(decisions: Sequence[DecisionRecord], tz: ZoneInfo, title: st
             d.qty,
             d.status.value + (f" ({d.skip_reason.value})" if d.skip_reason else ""),
             list(d.reasons),
-            d.execute_at.astimezone(tz).strftime("%a %Y-%m-%d %H:%M"),
+            local_time(d.execute_at, tz),
             "; ".join(d.details),
         )
         for d in decisions
@@ -110,5 +111,62 @@ def decisions_table(decisions: Sequence[DecisionRecord], tz: ZoneInfo, title: st
     return table(title, [*columns, "execute_at", "why"], rows)
 
 
+#: Width of tables written to a pipe or file: rich would wrap them at 80 columns.
+PIPE_WIDTH = 240
+
+
 def console() -> Console:
-    return Console(soft_wrap=False, width=None)
+    """A console for stdout: the terminal's width, or a wide one when piped."""
+    width = None if sys.stdout.isatty() else PIPE_WIDTH
+    return Console(soft_wrap=False, width=width)
+
+
+def local_time(value: datetime | None, tz: ZoneInfo) -> str:
+    """An instant as the operator reads it: weekday, date and time in ``timezone``."""
+    if value is None:
+        return ""
+    return value.astimezone(tz).strftime("%a %Y-%m-%d %H:%M")
+
+
+def event_dict(e: DecisionEvent, tz: ZoneInfo) -> dict[str, Any]:
+    return {
+        "status": e.status.value,
+        "at": to_jsonable(e.at, tz),
+        "actor": e.actor,
+        "note": e.note,
+    }
+
+
+def order_dict(o: OrderRecord, tz: ZoneInfo, updated_at: datetime | None = None) -> dict[str, Any]:
+    return {
+        "client_order_id": o.client_order_id,
+        "broker_order_id": o.broker_order_id,
+        "symbol": o.symbol,
+        "side": o.side.value,
+        "type": o.type.value,
+        "qty": to_jsonable(o.qty),
+        "stop_price": to_jsonable(o.stop_price),
+        "status": o.status,
+        "filled_qty": to_jsonable(o.filled_qty),
+        "filled_avg_price": to_jsonable(o.filled_avg_price),
+        "error": o.error,
+        "created_at": to_jsonable(o.created_at, tz),
+        "updated_at": to_jsonable(updated_at, tz),
+    }
+
+
+def run_dict(r: JobRun, tz: ZoneInfo) -> dict[str, Any]:
+    duration = None
+    if r.finished_at is not None:
+        duration = round((r.finished_at - r.started_at).total_seconds(), 3)
+    return {
+        "id": r.id,
+        "job": r.job,
+        "account": r.account,
+        "scheduled_at": to_jsonable(r.scheduled_at, tz),
+        "started_at": to_jsonable(r.started_at, tz),
+        "finished_at": to_jsonable(r.finished_at, tz),
+        "duration_seconds": duration,
+        "outcome": r.outcome,
+        "error": r.error,
+    }

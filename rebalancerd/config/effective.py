@@ -61,6 +61,15 @@ def _account(settings: Settings, config: AccountConfig) -> dict[str, Any]:
     return data
 
 
+def _notifications(settings: Settings) -> dict[str, Any]:
+    """The webhook settings; the URL itself is a secret: only whether it is set."""
+    data = settings.notifications.model_dump(mode="json")
+    env = settings.notifications.webhook_url_env
+    if env is not None:
+        data["webhook_url"] = _status(settings, env)
+    return data
+
+
 def effective_config(settings: Settings) -> dict[str, Any]:
     """The fully resolved config as plain data, with the overrides applied and listed."""
     return {
@@ -74,6 +83,7 @@ def effective_config(settings: Settings) -> dict[str, Any]:
         "log_format": settings.log_format,
         "schedule": settings.schedule.model_dump(mode="json"),
         "daemon": settings.daemon.model_dump(mode="json"),
+        "notifications": _notifications(settings),
         "accounts": {
             name: _account(settings, config) for name, config in settings.accounts.items()
         },

@@ -16,7 +16,7 @@ import re
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Literal, Self, get_args
 
 from pydantic import Field, StrictBool, StringConstraints, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -317,3 +317,32 @@ class DaemonConfig(ConfigModel):
     misfire_grace_seconds: Annotated[int, Field(ge=1, le=86400)] = 900
     #: How often the daemon proves it is alive (heartbeat file, systemd watchdog).
     heartbeat_seconds: Annotated[int, Field(ge=1, le=3600)] = 30
+
+
+# ---------------------------------------------------------------- notifications
+
+#: Event types a webhook can be sent for (``[notifications] events``).
+NotifyEvent = Literal[
+    "approval_pending",
+    "exit_executed",
+    "exit_rejected",
+    "job_failed",
+    "run_missed",
+    "report_rejected",
+    "daemon_started",
+    "daemon_stopped",
+]
+
+
+class NotificationsConfig(ConfigModel):
+    """``[notifications]``: a webhook (JSON POST, Slack-compatible ``text``); off by default.
+
+    The URL embeds a token, so it is a secret: the file names the environment
+    variable that holds it (``webhook_url_env``), never the URL itself.
+    """
+
+    webhook_url_env: EnvName | None = None
+    events: list[NotifyEvent] = Field(default_factory=lambda: list(get_args(NotifyEvent)))
+    timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 5.0
+    retries: Annotated[int, Field(ge=0, le=10)] = 3
+    backoff_seconds: Annotated[float, Field(ge=0, le=60)] = 1.0

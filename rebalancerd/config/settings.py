@@ -34,6 +34,7 @@ from rebalancerd.config.effective import config_warnings, effective_config
 from rebalancerd.config.models import (
     AccountConfig,
     DaemonConfig,
+    NotificationsConfig,
     ResearchConfig,
     RuleBlockConfig,
     ScheduleConfig,
@@ -116,6 +117,7 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] = "json"
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     daemon: DaemonConfig = Field(default_factory=DaemonConfig)
+    notifications: NotificationsConfig = Field(default_factory=NotificationsConfig)
     accounts: dict[str, AccountConfig] = Field(default_factory=dict)
 
     _config_path: Path | None = PrivateAttr(default=None)
@@ -246,6 +248,8 @@ def _secret_names(settings: Settings) -> set[str]:
         names.update((account.key_env, account.secret_env))
         if account.research is not None:
             names.add(account.research.api_key_env)
+    if settings.notifications.webhook_url_env is not None:
+        names.add(settings.notifications.webhook_url_env)
     return names
 
 

@@ -61,9 +61,7 @@ def plan_catchup(
         deadline = catchup_deadline(job, fired, triggers)
         inside = now < deadline
         steps.append(
-            CatchupStep(
-                job, fired, deadline, pending if inside else (), () if inside else pending
-            )
+            CatchupStep(job, fired, deadline, pending if inside else (), () if inside else pending)
         )
     return sorted(steps, key=lambda s: s.scheduled_at)
 

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.core import GaugeMetricFamily
@@ -58,7 +58,10 @@ class Metrics:
     def __init__(self, counts: Callable[[], dict[str, list[tuple[tuple[str, ...], int]]]]):
         self.registry = CollectorRegistry()
         self.job_runs = Counter(
-            "rebalancerd_job_runs", "Job runs by outcome", ["job", "outcome"], registry=self.registry
+            "rebalancerd_job_runs",
+            "Job runs by outcome",
+            ["job", "outcome"],
+            registry=self.registry,
         )
         self.last_success = Gauge(
             "rebalancerd_job_last_success_timestamp_seconds",
@@ -81,7 +84,7 @@ class Metrics:
 
 
 class _DatabaseCollector(Collector):
-    _SPECS = {
+    _SPECS: ClassVar[dict[str, tuple[str, list[str]]]] = {
         "decisions": ("rebalancerd_decisions", ["account", "action", "status"]),
         "orders": ("rebalancerd_orders", ["status"]),
         "slots": ("rebalancerd_weekly_slots_used", ["account", "week_start"]),

@@ -27,6 +27,7 @@ from rebalancerd.domain.timing import first_trading_day_on_or_after, week_start
 
 #: How far a trigger looks for its next/previous fire time before giving up.
 SEARCH_DAYS = 400
+_TICK = timedelta(microseconds=1)
 
 
 def _local(day: date, at: time, tz: ZoneInfo) -> datetime:
@@ -67,10 +68,10 @@ class MarketTrigger(BaseTrigger):  # type: ignore[misc]
     def get_next_fire_time(
         self, previous_fire_time: datetime | None, now: datetime
     ) -> datetime | None:
-        """APScheduler's contract, as CronTrigger implements it."""
-        start = now
-        if previous_fire_time is not None:
-            start = min(now, previous_fire_time + timedelta(microseconds=1))
+        """APScheduler's contract (as CronTrigger reads it)."""
+        # After a previous fire, the next one strictly after it, even if that is
+        # already past (APScheduler then applies coalesce and misfire grace).
+        start = now if previous_fire_time is None else previous_fire_time + _TICK
         return self.next_at_or_after(start)
 
     def describe(self) -> str:

@@ -1,27 +1,28 @@
 """The execution: approved decisions whose time has come go to the broker.
 
-Exits before entries (SPEC §4): each exit first cancels the symbol's own stop
-(which holds the shares), sells, and after a trim re-places the stop for what
-is left; if the sale is refused the cancelled stop is put back, so a position
-is never left unprotected by a failed exit. Entries are then sized to the cash
-really available after the exits filled.
+Exits before entries (SPEC §4): the database is first reconciled with the
+broker; every exit then cancels the symbol's own stop (which holds the shares),
+is sized from the shares really available and submitted; only then are the
+fills awaited (bounded by the sender's ``fill_timeout``). A refused sale puts
+the cancelled stop back, and after a trim (or a partial fill) a stop is placed
+for what is left, so a position is never left unprotected by an exit. The
+account is re-read and entries are sized to the buying power really left.
+
+Crash safety: a decision is marked ``submitted`` before its order intent is
+recorded and sent, and a ``submitted`` decision is *resumed* by the next run:
+its order is looked up at the broker by the deterministic ``client_order_id``
+and only sent (exactly as recorded) when the broker does not have it.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal
 
 import structlog
 
-from rebalancerd.domain.model import (
-    Action,
-    OrderStatus,
-    OrderType,
-    Side,
-    SkipReason,
-    Status,
-)
+from rebalancerd.domain.model import Action, OrderStatus, Side, SkipReason, Status
 from rebalancerd.domain.timing import market_date, week_start
 from rebalancerd.ports import (
     BrokerOrder,
@@ -39,7 +40,13 @@ from rebalancerd.services.accounts import (
     stop_orders_for,
 )
 from rebalancerd.services.evaluate import RunOptions
-from rebalancerd.services.orders import OrderSender, client_order_id
+from rebalancerd.services.orders import (
+    OrderSender,
+    client_order_id,
+    protective_stop_price,
+    request_from_record,
+)
+from rebalancerd.services.reconcile import Reconciler
 
 log = structlog.get_logger(__name__)
 
@@ -51,9 +58,20 @@ _ORDER_TO_DECISION: dict[OrderStatus, Status] = {
 }
 
 
+@dataclass
+class _SentExit:
+    """An exit at the broker, waiting for its fill."""
+
+    decision: DecisionRecord
+    order: BrokerOrder
+    position: BrokerPosition | None  # as read before the sale; None when resumed
+    cancelled: list[BrokerOrder] = field(default_factory=list)
+
+
 class ExecutionService:
-    def __init__(self, store: Store, sender: OrderSender):
+    def __init__(self, store: Store, sender: OrderSender, reconciler: Reconciler | None = None):
         self.store, self.sender = store, sender
+        self.reconciler = reconciler or Reconciler(store, sender.clock, sender)
 
     def due(self, ctx: AccountContext, due_by: datetime) -> list[DecisionRecord]:
         approved = self.store.list_decisions(
@@ -61,13 +79,16 @@ class ExecutionService:
         )
         return [d for d in approved if d.execute_at <= due_by]
 
+    def in_flight(self, ctx: AccountContext) -> list[DecisionRecord]:
+        """Decisions an interrupted run left ``submitted``: resumed before anything new."""
+        return self.store.list_decisions(
+            DecisionFilter(account=ctx.name, statuses=frozenset({Status.SUBMITTED}))
+        )
+
     def run(
         self, ctx: AccountContext, now: datetime, opts: RunOptions, due_by: datetime
     ) -> list[DecisionRecord]:
         due = self.due(ctx, due_by)
-        if not due:
-            log.info("execution_nothing_due", account=ctx.name)
-            return []
         if not opts.real:
             for d in due:
                 log.info(
@@ -81,95 +102,123 @@ class ExecutionService:
                     enabled=opts.enabled,
                 )
             return due
-        exits = [d for d in due if d.action in (Action.EXIT, Action.TRIM)]
-        entries = [d for d in due if d.action is Action.BUY]
+        self.reconciler.run(ctx, now)
+        todo = self.in_flight(ctx) + due
+        if not todo:
+            log.info("execution_nothing_due", account=ctx.name)
+            return []
         state = read_account(ctx, self.store, now)
-        for decision in exits:
-            self._exit(ctx, decision, state, now)
+        exits = [d for d in todo if d.action in (Action.EXIT, Action.TRIM)]
+        sent = [s for d in exits if (s := self._submit_exit(ctx, d, state, now)) is not None]
+        for item in sent:
+            self._finish_exit(ctx, item, now)
+        entries = [d for d in todo if d.action is Action.BUY]
         if entries:
-            self._entries(ctx, entries, read_account(ctx, self.store, now), now)
-        return [self.store.get_decision(d.id) for d in due]
+            self._entries(ctx, entries, read_account(ctx, self.store, now) if sent else state, now)
+        return [self.store.get_decision(d.id) for d in todo]
 
     # ------------------------------------------------------------------ exits
 
-    def _exit(
+    def _submit_exit(
         self, ctx: AccountContext, d: DecisionRecord, state: AccountState, now: datetime
-    ) -> None:
+    ) -> _SentExit | None:
+        resumed = d.status is Status.SUBMITTED
+        if resumed:
+            found = self.sender.recover(ctx.broker, d.id, client_order_id(d.uid))
+            if found is not None:
+                return _SentExit(d, found, None)
         bp = state.broker_positions.get(d.symbol)
         if bp is None or bp.qty == 0:
-            self.store.transition(
-                d.id,
-                Status.SKIPPED,
-                at=now,
-                skip_reason=SkipReason.NO_POSITION,
-                note="position no longer held at the broker",
-            )
-            log.warning("exit_skipped", decision_id=d.id, symbol=d.symbol, reason="no_position")
-            return
-        qty = abs(bp.qty) if d.action is Action.EXIT else min(d.qty, abs(bp.qty))
+            self._end(d, SkipReason.NO_POSITION, now, "position no longer held at the broker")
+            return None
+        held = abs(bp.qty)
         stops = stop_orders_for(d.symbol, bp.qty, state.open_orders)
         cancelled = [s for s in stops if self.sender.cancel_and_confirm(ctx.broker, s)]
-        request = OrderRequest(
-            symbol=d.symbol,
-            qty=qty,
-            side=closing_side(bp.qty),
-            client_order_id=client_order_id(d.uid),
-        )
-        self.store.transition(d.id, Status.SUBMITTED, at=now, note=f"qty {qty}")
+        freed = sum((s.qty - s.filled_qty for s in cancelled), Decimal(0))
+        wanted = held if d.action is Action.EXIT else min(d.qty, held)
+        qty = min(wanted, bp.qty_available + freed)
+        if qty <= 0:
+            self._protect(ctx, d, cancelled, bp, held)
+            self._end(d, SkipReason.CONFLICT, now, "no shares available: held by other orders")
+            return None
+        request = OrderRequest(d.symbol, qty, closing_side(bp.qty), client_order_id(d.uid))
+        if not resumed:
+            self.store.transition(d.id, Status.SUBMITTED, at=now, note=f"qty {qty}")
         result = self.sender.send(ctx.broker, d.id, request)
         if result.order is None:
+            self._protect(ctx, d, cancelled, bp, held)
             self.store.transition(d.id, Status.REJECTED, at=now, note=result.rejection)
-            self._restore_stops(ctx, d, cancelled, abs(bp.qty))
-            return
-        order = self.sender.await_final(ctx.broker, result.order)
+            return None
+        return _SentExit(d, result.order, bp, cancelled)
+
+    def _finish_exit(self, ctx: AccountContext, item: _SentExit, now: datetime) -> None:
+        """Await the fill, protect what is left, then settle (so a crash never skips
+        the stop: the decision stays ``submitted`` until the position is protected)."""
+        d = item.decision
+        order = self.sender.await_final(ctx.broker, item.order)
+        if order.status.is_final:
+            self._protect_rest(ctx, item, order)
         self._settle(d, order, now)
-        remaining = abs(bp.qty) - order.filled_qty
-        if remaining > 0 and cancelled:
-            self._restore_stops(ctx, d, cancelled, remaining)
         log.info(
             "exit_executed" if order.status is OrderStatus.FILLED else "exit_not_filled",
             decision_id=d.id,
             account=ctx.name,
             symbol=d.symbol,
             action=d.action.value,
-            qty=str(qty),
+            qty=str(order.qty),
             filled_qty=str(order.filled_qty),
             filled_avg_price=str(order.filled_avg_price),
             status=order.status.value,
         )
 
+    def _protect_rest(self, ctx: AccountContext, item: _SentExit, order: BrokerOrder) -> None:
+        d, bp = item.decision, item.position
+        if bp is None:  # resumed: what is held now is what is left
+            bp = next((p for p in ctx.broker.get_positions() if p.symbol == d.symbol), None)
+            if bp is None or stop_orders_for(d.symbol, bp.qty, ctx.broker.get_open_orders()):
+                return  # gone, or still protected
+            left = abs(bp.qty)
+        else:
+            left = abs(bp.qty) - order.filled_qty
+        if left > 0:
+            self._protect(ctx, d, item.cancelled, bp, left)
+
+    def _protect(
+        self,
+        ctx: AccountContext,
+        d: DecisionRecord,
+        cancelled: list[BrokerOrder],
+        bp: BrokerPosition,
+        qty: Decimal,
+    ) -> None:
+        """A GTC stop for the ``qty`` shares still held: the cancelled stop put back, and
+        after a trim always one (a crash may have lost the cancelled stop's price)."""
+        if not cancelled and d.action is not Action.TRIM:
+            return
+        side = closing_side(bp.qty)
+        price = protective_stop_price(cancelled, side, bp.avg_entry_price, ctx.config.stop_loss_pct)
+        self.sender.place_stop(ctx.broker, d.id, d.uid, d.symbol, qty, side, price)
+
+    # ---------------------------------------------------------------- shared
+
     def _settle(self, d: DecisionRecord, order: BrokerOrder, now: datetime) -> None:
+        """The decision's status from its order's: filled, partial, refused or dead."""
         status = _ORDER_TO_DECISION.get(order.status)
-        if status is None and order.filled_qty > 0:
-            status = Status.PARTIALLY_FILLED
-        if status is Status.CANCELLED and order.filled_qty > 0:
+        if order.filled_qty > 0 and status is not Status.FILLED:
             status = Status.PARTIALLY_FILLED
         if status is not None:
-            self.store.transition(d.id, status, at=now, note=f"order {order.status.value}")
+            note = f"order {order.status.value} filled {order.filled_qty}"
+            if order.filled_avg_price is not None:
+                note += f" @ {order.filled_avg_price}"
+            self.store.transition(d.id, status, at=now, note=note)
 
-    def _restore_stops(
-        self, ctx: AccountContext, d: DecisionRecord, cancelled: list[BrokerOrder], qty: Decimal
-    ) -> None:
-        """Re-place a cancelled stop for the shares still held."""
-        for n, stop in enumerate(cancelled, start=1):
-            request = OrderRequest(
-                symbol=stop.symbol,
-                qty=qty.to_integral_value(rounding=ROUND_FLOOR) if qty >= 1 else qty,
-                side=stop.side,
-                client_order_id=client_order_id(d.uid, "s", n),
-                type=OrderType.STOP,
-                time_in_force="gtc",
-                stop_price=stop.stop_price,
-            )
-            result = self.sender.send(ctx.broker, d.id, request)
-            log.info(
-                "stop_order_replaced" if result.accepted else "stop_order_replace_failed",
-                decision_id=d.id,
-                symbol=stop.symbol,
-                qty=str(request.qty),
-                stop_price=str(stop.stop_price),
-                error=result.rejection,
-            )
+    def _end(self, d: DecisionRecord, reason: SkipReason, now: datetime, note: str) -> None:
+        """Nothing to send: skipped (or cancelled when an interrupted run had begun it)."""
+        if d.status is Status.SUBMITTED:
+            self.store.transition(d.id, Status.CANCELLED, at=now, note=f"{reason.value}: {note}")
+        else:
+            self.store.transition(d.id, Status.SKIPPED, at=now, skip_reason=reason, note=note)
+        log.info("decision_not_executed", decision_id=d.id, symbol=d.symbol, reason=reason.value)
 
     # ---------------------------------------------------------------- entries
 
@@ -195,48 +244,65 @@ class ExecutionService:
         equity = state.portfolio.equity
         max_pct = _max_position_pct(ctx)
         for d in entries:
+            cid = client_order_id(d.uid)
+            if d.status is Status.SUBMITTED:
+                found = self.sender.recover(ctx.broker, d.id, cid)
+                recorded = [
+                    o for o in self.store.orders_for_decision(d.id) if o.client_order_id == cid
+                ]
+                if found is not None or recorded:
+                    request = request_from_record(recorded[0]) if recorded else None
+                    cash -= self._buy(ctx, d, found, request, now)
+                    continue
             skip = _entry_skip(d, exited, state.broker_positions)
-            price = None if skip else _entry_price(ctx, d)
+            price = None if skip else ctx.broker.latest_price(d.symbol)
             qty = Decimal(0)
             if not skip and price is not None:
                 qty = _entry_qty(d, price, cash, equity, max_pct)
-            if skip or qty <= 0 or price is None:
-                reason = skip or SkipReason.INSUFFICIENT_CASH
-                self.store.transition(d.id, Status.SKIPPED, at=now, skip_reason=reason)
-                log.info("entry_skipped", decision_id=d.id, symbol=d.symbol, reason=reason.value)
+            if skip or price is None or qty <= 0:
+                reason = skip or (SkipReason.INSUFFICIENT_CASH if price else SkipReason.CONFLICT)
+                note = "no market price" if price is None and not skip else f"cash {cash}"
+                self._end(d, reason, now, note)
                 continue
-            cash -= qty * price
-            self._buy(ctx, d, qty, now)
+            if d.status is not Status.SUBMITTED:
+                self.store.transition(d.id, Status.SUBMITTED, at=now, note=f"qty {qty} @~{price}")
+            cash -= self._buy(ctx, d, None, OrderRequest(d.symbol, qty, Side.BUY, cid), now)
 
-    def _buy(self, ctx: AccountContext, d: DecisionRecord, qty: Decimal, now: datetime) -> None:
-        request = OrderRequest(d.symbol, qty, Side.BUY, client_order_id(d.uid))
-        self.store.transition(d.id, Status.SUBMITTED, at=now, note=f"qty {qty}")
-        result = self.sender.send(ctx.broker, d.id, request)
-        if result.order is None:
-            self.store.transition(d.id, Status.REJECTED, at=now, note=result.rejection)
-            return
-        order = self.sender.await_final(ctx.broker, result.order)
-        self._settle(d, order, now)
-        stop_loss = ctx.config.stop_loss_pct
-        if order.filled_qty > 0 and order.filled_avg_price and stop_loss:
-            stop_price = (order.filled_avg_price * (1 - stop_loss / 100)).quantize(Decimal("0.01"))
-            stop = OrderRequest(
-                d.symbol,
-                order.filled_qty,
-                Side.SELL,
-                client_order_id(d.uid, "s", 1),
-                type=OrderType.STOP,
-                time_in_force="gtc",
-                stop_price=stop_price,
+    def _buy(
+        self,
+        ctx: AccountContext,
+        d: DecisionRecord,
+        order: BrokerOrder | None,
+        request: OrderRequest | None,
+        now: datetime,
+    ) -> Decimal:
+        """Send (unless recovered), await, settle, protect; returns the cash spent."""
+        if order is None:
+            assert request is not None
+            result = self.sender.send(ctx.broker, d.id, request)
+            if result.order is None:
+                self.store.transition(d.id, Status.REJECTED, at=now, note=result.rejection)
+                return Decimal(0)
+            order = result.order
+        order = self.sender.await_final(ctx.broker, order)
+        if order.filled_qty > 0 and order.filled_avg_price and ctx.config.stop_loss_pct:
+            # The protective stop goes in before the decision is settled (see _finish_exit).
+            price = protective_stop_price(
+                [], Side.SELL, order.filled_avg_price, ctx.config.stop_loss_pct
             )
-            self.sender.send(ctx.broker, d.id, stop)
+            self.sender.place_stop(
+                ctx.broker, d.id, d.uid, d.symbol, order.filled_qty, Side.SELL, price
+            )
+        self._settle(d, order, now)
         log.info(
             "entry_executed",
             decision_id=d.id,
             symbol=d.symbol,
             qty=str(order.filled_qty),
             price=str(order.filled_avg_price),
+            status=order.status.value,
         )
+        return order.filled_qty * (order.filled_avg_price or Decimal(0))
 
 
 def _max_position_pct(ctx: AccountContext) -> Decimal | None:
@@ -252,12 +318,6 @@ def _entry_skip(
     if d.symbol in positions and positions[d.symbol].qty != 0:
         return SkipReason.ALREADY_HELD
     return None
-
-
-def _entry_price(ctx: AccountContext, d: DecisionRecord) -> Decimal | None:
-    latest = getattr(ctx.broker, "latest_price", None)
-    price = latest(d.symbol) if latest is not None else None
-    return price if isinstance(price, Decimal) else None
 
 
 def _entry_qty(

@@ -46,6 +46,7 @@ class Jobs:
         dry_run: bool = False,
         scheduled_at: datetime | None = None,
     ) -> JobResult:
+        self.app.approval.expire_due(self.app.clock.now())
         return self._each(
             "weekly_review", accounts, scheduled_at, self._evaluate(Block.WEEKLY, dry_run)
         )
@@ -83,8 +84,11 @@ class Jobs:
                     now, ctx.tz, ctx.calendar, weekday=opts.execution_weekday, at=opts.execution_at
                 )
                 cutoff = max(now, upcoming)
-            return self.app.execution.run(ctx, now, opts, cutoff)
+            done = self.app.execution.run(ctx, now, opts, cutoff)
+            self.app.notifier.exits_settled(ctx.name, done)
+            return done
 
+        self.app.approval.expire_due(self.app.clock.now())
         return self._each("execution", accounts, scheduled_at, run)
 
     def _evaluate(
@@ -95,7 +99,9 @@ class Jobs:
             advice = None
             if block is Block.WEEKLY and block_applies(ctx, block):
                 advice = self.app.research.fetch(ctx, now).advice
-            return self.app.evaluation.run(ctx, block, now, opts, advice)
+            decisions = self.app.evaluation.run(ctx, block, now, opts, advice)
+            self.app.notifier.approval_pending(ctx.name, decisions)
+            return decisions
 
         return run
 
@@ -118,17 +124,21 @@ class Jobs:
                 decisions = run(self.app.account(name), now)
             except ConfigError:
                 store.finish_run(run_id, outcome="failed", finished_at=clock.now(), error="config")
+                self.app.notifier.job_failed(job, name, "configuration error")
                 raise
             except RebalancerdError as exc:
                 store.finish_run(run_id, outcome="failed", finished_at=clock.now(), error=str(exc))
                 log.error("job_failed", error=str(exc), error_type=type(exc).__name__)
                 result.failures[name] = str(exc)
+                self.app.notifier.job_failed(job, name, str(exc))
                 continue
             except BaseException as exc:
                 # A bug or an interrupt: the run is recorded as failed, then re-raised.
                 store.finish_run(
                     run_id, outcome="failed", finished_at=clock.now(), error=repr(exc)[:500]
                 )
+                if isinstance(exc, Exception):
+                    self.app.notifier.job_failed(job, name, repr(exc)[:500])
                 raise
             finally:
                 structlog.contextvars.unbind_contextvars("job", "account", "run_id")

@@ -8,23 +8,30 @@ therefore recovered by lookup, never by sending the order twice.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import ROUND_FLOOR, Decimal
 
 import structlog
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from rebalancerd.domain.model import OrderStatus, OrderType
-from rebalancerd.errors import BrokerRejection, TransientBrokerError
+from rebalancerd.domain.model import OrderStatus, OrderType, Side
+from rebalancerd.errors import BrokerRejection, NotFound, TransientBrokerError
 from rebalancerd.ports import Broker, BrokerOrder, Clock, OrderRecord, OrderRequest, Store
 
 log = structlog.get_logger(__name__)
 
 
+OWN_PREFIX = "rbd-"
+#: Order statuses (as stored) after which the broker will not change an order again.
+FINAL_ORDER_STATUSES = frozenset({"filled", "canceled", "rejected", "expired"})
+
+
 def client_order_id(decision_uid: str, purpose: str = "x", attempt: int = 1) -> str:
     """Deterministic broker id of a decision's order ("x" exit/entry, "s" its stop)."""
-    return f"rbd-{decision_uid}-{purpose}{attempt}"
+    return f"{OWN_PREFIX}{decision_uid}-{purpose}{attempt}"
 
 
 def request_of(order: BrokerOrder) -> OrderRequest:
@@ -50,6 +57,21 @@ def request_from_record(record: OrderRecord) -> OrderRequest:
         type=record.type,
         time_in_force="gtc" if record.type is OrderType.STOP else "day",
         stop_price=record.stop_price,
+    )
+
+
+def stop_request(
+    symbol: str, qty: Decimal, side: Side, client_id: str, stop_price: Decimal
+) -> OrderRequest:
+    """A protective GTC stop order."""
+    return OrderRequest(
+        symbol=symbol,
+        qty=qty,
+        side=side,
+        client_order_id=client_id,
+        type=OrderType.STOP,
+        time_in_force="gtc",
+        stop_price=stop_price,
     )
 
 
@@ -195,6 +217,8 @@ class OrderSender:
             waited += self.poll_interval
             current = broker.get_order(order.id)
         ok = current.status is OrderStatus.CANCELED
+        if current.client_order_id.startswith(OWN_PREFIX):
+            self._update_if_known(current)
         log.info(
             "stop_order_cancelled" if ok else "stop_order_cancel_unconfirmed",
             broker_order_id=order.id,
@@ -202,3 +226,65 @@ class OrderSender:
             status=current.status.value,
         )
         return ok
+
+    def _update_if_known(self, order: BrokerOrder) -> None:
+        with contextlib.suppress(NotFound):  # ours by its prefix, but another database's
+            self._update(order)
+
+    def place_stop(
+        self,
+        broker: Broker,
+        decision_id: int,
+        decision_uid: str,
+        symbol: str,
+        qty: Decimal,
+        side: Side,
+        price: Decimal | None,
+    ) -> bool:
+        """A GTC stop for the whole shares of ``qty`` (Alpaca takes no fractional stops)."""
+        whole = qty.to_integral_value(rounding=ROUND_FLOOR)
+        if price is None or whole < 1:
+            log.warning(
+                "stop_order_not_placed", decision_id=decision_id, symbol=symbol, qty=str(qty)
+            )
+            return False
+        cid = self.next_stop_id(decision_id, decision_uid)
+        result = self.send(broker, decision_id, stop_request(symbol, whole, side, cid, price))
+        log.info(
+            "stop_order_placed" if result.accepted else "stop_order_failed",
+            decision_id=decision_id,
+            symbol=symbol,
+            qty=str(whole),
+            stop_price=str(price),
+            error=result.rejection,
+        )
+        return result.accepted
+
+    def next_stop_id(self, decision_id: int, decision_uid: str) -> str:
+        """The client id of a decision's next protective stop.
+
+        The last recorded stop's id is reused while that stop may still be
+        live or was never sent (the send looks it up first, so nothing is
+        doubled); once it is final at the broker a fresh attempt number is used,
+        since a broker id can name only one order.
+        """
+        stops = [o for o in self.store.orders_for_decision(decision_id) if o.type is OrderType.STOP]
+        if not stops:
+            return client_order_id(decision_uid, "s", 1)
+        if stops[-1].status in FINAL_ORDER_STATUSES:
+            return client_order_id(decision_uid, "s", len(stops) + 1)
+        return stops[-1].client_order_id
+
+
+def protective_stop_price(
+    cancelled: list[BrokerOrder], side: Side, avg_entry: Decimal, stop_loss_pct: Decimal | None
+) -> Decimal | None:
+    """Where a position's stop goes: the cancelled stop's price (the tightest one),
+    else ``stop_loss_pct`` below the entry (above it for a short); None: no stop."""
+    prices = [s.stop_price for s in cancelled if s.stop_price is not None]
+    if prices:
+        return max(prices) if side is Side.SELL else min(prices)
+    if stop_loss_pct is None:
+        return None
+    factor = 1 - stop_loss_pct / 100 if side is Side.SELL else 1 + stop_loss_pct / 100
+    return (avg_entry * factor).quantize(Decimal("0.01"))

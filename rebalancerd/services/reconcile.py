@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 
 import structlog
 
-from rebalancerd.domain.model import Action, OrderType, Status
+from rebalancerd.domain.model import Action, OrderStatus, OrderType, Status
 from rebalancerd.ports import (
     BrokerOrder,
     BrokerPosition,
@@ -41,15 +41,16 @@ from rebalancerd.ports import (
     Store,
 )
 from rebalancerd.services.accounts import AccountContext
-from rebalancerd.services.orders import OrderSender, request_from_record
+from rebalancerd.services.orders import OWN_PREFIX, OrderSender, request_from_record
 
 log = structlog.get_logger(__name__)
 
 PENDING_SUBMIT = "pending_submit"
 NOT_SENT = "canceled"
-OWN_PREFIX = "rbd-"
 #: How far back decisions are searched to tell our own open orders from unknown ones.
 KNOWN_ORDERS_LOOKBACK = timedelta(days=400)
+#: An entry the daemon filled this recently explains a position it has no record of.
+ENTRY_LOOKBACK = timedelta(days=31)
 _EXITED = frozenset({Status.FILLED, Status.PARTIALLY_FILLED, Status.SUBMITTED})
 
 
@@ -125,6 +126,7 @@ class Reconciler:
                 broker_order=found,
             )
             report.orders_updated.append(record.client_order_id)
+            self._late_fill(record, found)
             log.warning(
                 "order_reconciled",
                 account=ctx.name,
@@ -135,6 +137,17 @@ class Reconciler:
                 filled_qty=str(found.filled_qty),
                 filled_avg_price=str(found.filled_avg_price),
             )
+
+    def _late_fill(self, record: OrderRecord, found: BrokerOrder) -> None:
+        """A partially filled decision whose order went on to fill completely."""
+        if record.decision_id is None or found.status is not OrderStatus.FILLED:
+            return
+        if record.type is OrderType.STOP:
+            return  # a protective stop triggering does not change its decision
+        decision = self.store.get_decision(record.decision_id)
+        if decision.status is Status.PARTIALLY_FILLED:
+            note = f"order filled {found.filled_qty} @ {found.filled_avg_price} (late)"
+            self.store.transition(decision.id, Status.FILLED, at=self.clock.now(), note=note)
 
     def _missing(self, ctx: AccountContext, record: OrderRecord, report: ReconcileReport) -> None:
         """An order the broker does not know: an intent never sent, or a stale row."""
@@ -225,16 +238,28 @@ class Reconciler:
             )
         for symbol in sorted(set(held) - set(records)):
             record = self.store.open_position_record(_adopted(ctx.name, held[symbol], now))
-            report.positions_adopted.append(symbol)
-            log.warning(
-                "position_adopted",
+            ours = self._bought(ctx.name, symbol, now)
+            if not ours:
+                report.positions_adopted.append(symbol)
+            (log.info if ours else log.warning)(
+                "position_record_opened" if ours else "position_adopted",
                 account=ctx.name,
                 symbol=symbol,
+                reason="entry_filled" if ours else "opened_outside",
                 qty=str(held[symbol].qty),
                 avg_entry_price=str(held[symbol].avg_entry_price),
                 opened_at=record.opened_at.isoformat(),
                 opened_at_source=record.opened_at_source,
             )
+
+    def _bought(self, account: str, symbol: str, now: datetime) -> bool:
+        """Did the daemon's own recent entry open this position?"""
+        buys = self.store.list_decisions(
+            DecisionFilter(
+                account=account, symbol=symbol, statuses=_EXITED, since=now - ENTRY_LOOKBACK
+            )
+        )
+        return any(d.action is Action.BUY for d in buys)
 
     def _why_gone(self, account: str, record: PositionRecord) -> str:
         """``exit_filled`` when the daemon's own exit sold it, else ``not_held_at_broker``."""

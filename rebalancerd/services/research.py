@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Protocol
 
 import structlog
 
@@ -21,12 +22,20 @@ from rebalancerd.domain.model import ResearchAdvice
 from rebalancerd.domain.report_parser import ReportError, parse_report
 from rebalancerd.domain.timing import market_date
 from rebalancerd.errors import RebalancerdError
-from rebalancerd.ports import Notifier, ResearchReport, ResearchSource, Store
+from rebalancerd.ports import ResearchReport, ResearchSource, Store
 from rebalancerd.services.accounts import AccountContext
 
 log = structlog.get_logger(__name__)
 
 SourceFactory = Callable[[AccountContext], ResearchSource | None]
+
+
+class ReportAlerts(Protocol):
+    """How the operator hears that a week's research could not be used."""
+
+    def report_rejected(self, account: str, source: str, error: str) -> None: ...
+
+
 ContextWriter = Callable[[AccountContext, Path], None]
 
 
@@ -46,12 +55,12 @@ class ResearchService:
         store: Store,
         source_for: SourceFactory,
         write_context: ContextWriter,
-        notifier: Notifier | None = None,
+        alerts: ReportAlerts | None = None,
     ):
         self.store = store
         self.source_for = source_for
         self.write_context = write_context
-        self.notifier = notifier
+        self.alerts = alerts
 
     def fetch(self, ctx: AccountContext, now: datetime) -> ResearchOutcome:
         research = ctx.config.research
@@ -66,7 +75,7 @@ class ResearchService:
             report = source.latest_report(ctx.name, now=now)
         except RebalancerdError as exc:
             log.error("research_failed", account=ctx.name, error=str(exc))
-            self._notify("research_failed", ctx.name, error=str(exc))
+            self._alert(ctx.name, repr(source), f"research provider failed: {exc}")
             return ResearchOutcome(status="failed", error=str(exc))
         if report is None:
             reason = getattr(source, "last_skip_reason", None)
@@ -91,7 +100,7 @@ class ResearchService:
                 line=exc.line,
                 error=str(exc),
             )
-            self._notify("research_report_rejected", ctx.name, error=str(exc), source=report.source)
+            self._alert(ctx.name, report.source, str(exc))
             return ResearchOutcome(report=stored, status="rejected", error=str(exc))
         stored = self.store.save_report(report, status="parsed")
         advice = parsed.to_advice(stored.id)
@@ -105,6 +114,6 @@ class ResearchService:
         )
         return ResearchOutcome(report=stored, advice=advice, status="parsed")
 
-    def _notify(self, event: str, account: str, **payload: str) -> None:
-        if self.notifier is not None:
-            self.notifier.notify(event, {"account": account, **payload})
+    def _alert(self, account: str, source: str, error: str) -> None:
+        if self.alerts is not None:
+            self.alerts.report_rejected(account, source, error)

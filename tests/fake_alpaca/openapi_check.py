@@ -34,6 +34,8 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
 SPEC_FILE = Path(__file__).with_name("trading-openapi.yaml")
+#: The Market Data API's specification (same source and commit), for ``/v2/stocks/...``.
+DATA_SPEC_FILE = Path(__file__).with_name("data-openapi.yaml")
 BASE = "urn:alpaca-trading-openapi"
 
 #: Paths alpaca-py calls that are not in the specification → the schema used instead.
@@ -53,8 +55,8 @@ ACTIVITIES_ITEMS = ("paths", "/v2/account/activities/{activity_type}", "get", "r
 
 
 @functools.cache
-def load_spec() -> dict[str, Any]:
-    with SPEC_FILE.open(encoding="utf-8") as fh:
+def load_spec(path: Path = SPEC_FILE) -> dict[str, Any]:
+    with path.open(encoding="utf-8") as fh:
         spec: dict[str, Any] = yaml.safe_load(fh)
     return spec
 
@@ -108,8 +110,9 @@ def _pointer(*parts: str) -> str:
 class ResponseValidator:
     """Checks bodies of (method, path template, status) against the (relaxed) specification."""
 
-    def __init__(self, relaxations: Iterable[str] | None = None) -> None:
-        self.spec = relaxed_spec(relaxations)
+    def __init__(self, relaxations: Iterable[str] | None = None, *, data: bool = False) -> None:
+        self.spec = copy.deepcopy(load_spec(DATA_SPEC_FILE)) if data else relaxed_spec(relaxations)
+        self._data = None if data else ResponseValidator(data=True)
         resource = Resource.from_contents(self.spec, default_specification=DRAFT4)
         self._registry: Registry[Any] = Registry().with_resource(BASE, resource)
 
@@ -135,6 +138,8 @@ class ResponseValidator:
         return {"$ref": f"{BASE}#/{path}/content/application~1json/schema"}
 
     def errors(self, method: str, template: str, status: int, body: Any) -> list[str]:
+        if self._data is not None and template.startswith("/v2/stocks/"):
+            return self._data.errors(method, template, status, body)  # Market Data API
         schema = self.schema_ref(method, template, status)
         if schema is None:
             return [] if body is None else [f"{status} must have no body"]

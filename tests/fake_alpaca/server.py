@@ -185,6 +185,12 @@ class FakeAlpaca:
         def by_client(_: dict[str, str], q: dict[str, str], __: Any) -> tuple[int, Any]:
             return 200, st.get_by_client_id(q.get("client_order_id", "")).to_json()
 
+        def latest_trades(_: dict[str, str], q: dict[str, str], __: Any) -> tuple[int, Any]:
+            if st.data_forbidden:
+                raise ApiError(403, 40310000, "subscription does not permit querying this data")
+            symbols = [s for s in q.get("symbols", "").split(",") if s]
+            return 200, {"trades": {s: st.latest_trade_json(s) for s in symbols}}
+
         table: list[tuple[str, str, Handler]] = [
             ("GET", "/v2/account", lambda p, q, b: (200, st.account_json())),
             ("GET", "/v2/positions", lambda p, q, b: (200, st.positions_json())),
@@ -204,6 +210,7 @@ class FakeAlpaca:
             ),
             ("DELETE", "/v2/orders/{order_id}", cancel),
             ("GET", "/v2/clock", lambda p, q, b: (200, st.clock_json())),
+            ("GET", "/v2/stocks/trades/latest", latest_trades),
             ("GET", "/v2/account/activities/{activity_type}", activities),
             (
                 "GET",

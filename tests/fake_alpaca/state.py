@@ -43,6 +43,10 @@ class FakeAlpacaState(JsonViews):
         #: Alpaca refuses a second order with the same client_order_id (422); tests
         #: switch this off to prove the client never re-sends blindly on its own
         self.unique_client_order_ids = True
+        #: symbols whose orders are refused (422 "not tradable"), to test rejections
+        self.untradable: set[str] = set()
+        #: the market-data API answers 403 (an account without data access)
+        self.data_forbidden = False
         self._now = now or (lambda: datetime.now(UTC))
         self._seq = 0
 
@@ -56,6 +60,14 @@ class FakeAlpacaState(JsonViews):
             return self.prices[symbol]
         pos = self.positions.get(symbol)
         return pos.current_price if pos else self.default_price
+
+    def latest_trade_json(self, symbol: str) -> dict[str, Any]:
+        """The market-data API's latest trade (``/v2/stocks/trades/latest``) at the price."""
+        with self.lock:
+            self._seq += 1
+            stamp = self.now().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            return {"t": stamp, "x": "V", "p": float(self.price(symbol)), "s": 100,
+                    "c": ["@"], "i": self._seq, "z": "C"}  # fmt: skip
 
     def set_price(self, symbol: str, price: Decimal) -> None:
         with self.lock:
@@ -162,6 +174,8 @@ class FakeAlpacaState(JsonViews):
             order = self._new_order(body)
             if self.unique_client_order_ids and order.client_order_id in self.by_client:
                 raise ApiError(422, 40010001, "client_order_id must be unique")
+            if order.symbol in self.untradable and order.type == "market":
+                raise ApiError(422, 42210000, f"asset {order.symbol} is not tradable")
             price = self.price(order.symbol)
             if order.side == "sell":
                 pos = self.positions.get(order.symbol)

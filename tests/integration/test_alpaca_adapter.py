@@ -93,8 +93,19 @@ def test_positions_keep_exact_decimals(fake: FakeAlpaca, broker: AlpacaBroker) -
     assert tsla.opened_at is None  # no fill history for it
 
 
-def test_latest_price_when_held_else_none(fake: FakeAlpaca, broker: AlpacaBroker) -> None:
+def test_latest_price_from_the_market_data_api(fake: FakeAlpaca, broker: AlpacaBroker) -> None:
     fake.state.add_position("AAPL", D("10"), D("150"), D("171.35"))
+    fake.state.set_price("MSFT", D("412.5"))
+    assert broker.latest_price("AAPL") == D("171.35")
+    assert broker.latest_price("MSFT") == D("412.5")  # not held: priced all the same
+    assert fake.count("GET", "/v2/stocks/trades/latest") == 2
+
+
+def test_latest_price_falls_back_to_the_position_without_data_access(
+    fake: FakeAlpaca, broker: AlpacaBroker
+) -> None:
+    fake.state.add_position("AAPL", D("10"), D("150"), D("171.35"))
+    fake.state.data_forbidden = True  # 403 from the market-data API
     assert broker.latest_price("AAPL") == D("171.35")
     assert broker.latest_price("MSFT") is None
 

@@ -138,3 +138,14 @@ def test_teardown_check_catches_a_bad_body() -> None:
     fake.responses.append(JsonResponse("POST", "/v2/orders", 403, {"message": "no code"}))
     with pytest.raises(AssertionError, match="code"):
         assert_conforms(fake)
+
+
+def test_market_data_bodies_are_checked_against_the_data_specification(
+    relaxed: ResponseValidator,
+) -> None:
+    """The latest-trade body (which sizes entries) meets Alpaca's Market Data spec."""
+    body = FakeAlpacaState().latest_trade_json("AAPL")
+    path = "/v2/stocks/trades/latest"
+    assert relaxed.errors("GET", path, 200, {"trades": {"AAPL": body}}) == []
+    wrong = {"trades": {"AAPL": {**body, "p": "200"}}}  # a string price: not Alpaca's shape
+    assert relaxed.errors("GET", path, 200, wrong)[0].endswith("'200' is not of type 'number'")

@@ -41,10 +41,10 @@ class ListSource:
 
 class Notes:
     def __init__(self) -> None:
-        self.events: list[tuple[str, dict[str, Any]]] = []
+        self.events: list[tuple[str, str, str]] = []
 
-    def notify(self, event: str, payload: Any) -> None:
-        self.events.append((event, dict(payload)))
+    def report_rejected(self, account: str, source: str, error: str) -> None:
+        self.events.append((account, source, error))
 
 
 def account(tmp_path: Path, write_context: bool = False) -> AccountContext:
@@ -90,7 +90,7 @@ def test_a_rejected_report_is_stored_with_its_line_and_gives_no_advice(
     assert outcome.error is not None and "line 4" in outcome.error
     (row,) = stored(store)
     assert row["status"] == "rejected" and "line 4" in row["error"]
-    assert [e for e, _ in notes.events] == ["research_report_rejected"]
+    assert [(a, s) for a, s, _ in notes.events] == [("dee-bot", "test:list")]
 
 
 def test_a_failing_provider_is_reported_and_nothing_is_stored(
@@ -102,9 +102,8 @@ def test_a_failing_provider_is_reported_and_nothing_is_stored(
     )
     assert (outcome.status, outcome.advice) == ("failed", {})
     assert stored(store) == []
-    assert notes.events == [
-        ("research_failed", {"account": "dee-bot", "error": "command timed out after 300 s"})
-    ]
+    ((who, _, error),) = notes.events
+    assert who == "dee-bot" and error.endswith("command timed out after 300 s")
 
 
 def test_no_report_this_week_says_why(store: SqlStore, tmp_path: Path) -> None:

@@ -28,14 +28,18 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from alpaca.common.enums import Sort
+from alpaca.data.enums import DataFeed
+from alpaca.data.models import Trade
+from alpaca.data.requests import StockLatestTradeRequest
 from alpaca.trading.enums import QueryOrderStatus
 from alpaca.trading.models import Order, Position, TradeAccount
 from alpaca.trading.requests import GetOrdersRequest
 
 from rebalancerd.adapters.alpaca.activities import FILL_PATH, MAX_PAGES, FillHistory
-from rebalancerd.adapters.alpaca.client import RetryPolicy, TimeoutTradingClient
+from rebalancerd.adapters.alpaca.client import RetryPolicy, TimeoutDataClient, TimeoutTradingClient
 from rebalancerd.adapters.alpaca.convert import (
     account_from_alpaca,
+    dec,
     dec_or_none,
     order_from_alpaca,
     position_from_alpaca,
@@ -100,6 +104,9 @@ class AlpacaBroker:
         self._fills = (
             FillHistory(self._activities_page, max_pages=activity_pages) if fill_history else None
         )
+        self._data = TimeoutDataClient(
+            api_key, secret_key, url_override=self.base_url, timeout=timeout
+        )
 
     @property
     def endpoint(self) -> str:
@@ -161,7 +168,19 @@ class AlpacaBroker:
         return self._fills.opening_times(symbol_qtys)
 
     def latest_price(self, symbol: str) -> Decimal | None:
-        """The held position's current price; None when not held (or no price)."""
+        """The last trade (IEX feed: free plans may read it), else the held position's
+        current price; None when neither is known."""
+        try:
+            trades = self._call(
+                lambda: self._data.get_stock_latest_trade(
+                    StockLatestTradeRequest(symbol_or_symbols=symbol, feed=DataFeed.IEX)
+                )
+            )
+            trade = _expect(trades, dict).get(symbol)
+            if trade is not None:
+                return dec(_expect(trade, Trade).price, field=f"{symbol} latest trade price")
+        except BrokerRejection:
+            pass  # no market-data permission: the position's price is the next best
         try:
             position = self._call(lambda: self._client.get_open_position(symbol))
         except AlpacaRejection as err:

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import requests
 from alpaca.common.exceptions import APIError
+from alpaca.data.historical.stock import StockHistoricalDataClient
 from alpaca.trading.client import TradingClient
 from pydantic import ValidationError
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
@@ -64,6 +65,27 @@ class TimeoutTradingClient(TradingClient):
     def endpoint(self) -> str:
         url = self._base_url
         return str(getattr(url, "value", url))
+
+
+class TimeoutDataClient(StockHistoricalDataClient):
+    """The market-data client with the same timeout and no retries of its own.
+
+    Used only for the latest trade price that sizes an entry; ``url_override``
+    is the account's ``base_url`` when one is set (a proxy, the test server).
+    """
+
+    def __init__(
+        self, api_key: str, secret_key: str, *, url_override: str | None, timeout: float
+    ) -> None:
+        super().__init__(
+            api_key=api_key, secret_key=secret_key, raw_data=False, url_override=url_override
+        )
+        self._timeout = timeout
+        self._retry = 0
+        self._retry_codes = []
+
+    def _one_request(self, method: str, url: str, opts: dict[str, Any], retry: int) -> Any:
+        return super()._one_request(method, url, {**opts, "timeout": self._timeout}, 0)
 
 
 class RetryPolicy:

@@ -8,6 +8,7 @@ enums) and raises :class:`~rebalancerd.errors.StoreError` for database faults.
 
 from __future__ import annotations
 
+from rebalancerd.adapters.db.store_audit import AuditStore
 from rebalancerd.adapters.db.store_decisions import DecisionStore
 from rebalancerd.adapters.db.store_orders import OrderStore
 from rebalancerd.adapters.db.store_records import RecordStore
@@ -15,7 +16,7 @@ from rebalancerd.adapters.db.store_reports import ReportStore
 from rebalancerd.adapters.db.store_runs import RunStore
 
 
-class SqlStore(DecisionStore, OrderStore, RecordStore, ReportStore, RunStore):
+class SqlStore(DecisionStore, OrderStore, RecordStore, ReportStore, RunStore, AuditStore):
     """``SqlStore(engine, now=...)``: ``now`` stamps rows whose method takes no time."""
 
 

@@ -7,7 +7,6 @@ fire time with any recorded run (succeeded, failed, missed, or even one left
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,7 +21,8 @@ MISSED = "missed"
 _TOLERANCE = timedelta(seconds=1)
 
 
-def _run(row: Mapping[str, Any]) -> JobRun:
+def _run(row: Any) -> JobRun:
+    """A ``RowMapping`` of ``job_runs`` as the port's record."""
     return JobRun(
         id=row["id"],
         job=row["job"],
