@@ -15,6 +15,7 @@ from rebalancerd.cli.common import common_options, json_option
 from rebalancerd.cli.context import CliState, make_clock, parse_now, pass_state
 from rebalancerd.cli.output import console, dump_json, table
 from rebalancerd.config.settings import Settings
+from rebalancerd.logs import configure_logging
 
 
 @click.command("run")
@@ -35,8 +36,13 @@ def run(state: CliState, config_path: Path | None, now_text: str | None, wait: b
         offset = parse_now(text, settings.tz) - datetime.now(UTC)
 
     def relog(new: Settings) -> None:
-        state._configure_logging(new)
+        """The daemon logs JSON lines to stdout (journald, docker logs); a terminal
+        gets the console renderer. --log-level/--log-format win over the file."""
+        tty = sys.stdout.isatty()
+        fmt = state.log_format or ("console" if tty else new.log_format)
+        configure_logging(state.log_level or new.log_level, fmt, stream=sys.stdout)
 
+    relog(settings)
     daemon = Daemon(settings, RunOptions(wait=wait, offset=offset), on_settings=relog)
     sys.exit(daemon.run())
 

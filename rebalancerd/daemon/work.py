@@ -18,6 +18,7 @@ from rebalancerd.daemon.catchup import plan_catchup, run_catchup
 from rebalancerd.daemon.health import Metrics
 from rebalancerd.daemon.plan import DISPATCH, EXECUTION, GUARD, REVIEW, Triggers
 from rebalancerd.domain.model import Status
+from rebalancerd.errors import RebalancerdError
 from rebalancerd.ports import DecisionFilter
 from rebalancerd.services.jobs import JobResult, Jobs
 
@@ -41,14 +42,25 @@ class DaemonWork:
         self._guarded(job, lambda: self.run_job(job, list(app.settings.accounts), scheduled_at))
 
     def catch_up(self) -> None:
+        """Once at start: reconcile every account with its broker, then catch up."""
         app, triggers = self.current()
         now = app.clock.now()
 
         def body() -> None:
+            self._reconcile(app, now)
             steps = plan_catchup(triggers, app.store, list(app.settings.accounts), now)
             run_catchup(steps, app.store, self.run_job, now)
 
         self._guarded(CATCHUP, body)
+
+    def _reconcile(self, app: App, now: datetime) -> None:
+        """Start-up reconciliation (SPEC §4): one account's broker failing does not
+        stop the others, nor the catch-up after it."""
+        for name in app.settings.accounts:
+            try:
+                app.reconciliation.run(app.account(name), now)
+            except RebalancerdError as exc:
+                log.error("startup_reconciliation_failed", account=name, error=str(exc))
 
     def run_job(self, job: str, accounts: list[str], scheduled_at: datetime | None) -> None:
         app, _ = self.current()

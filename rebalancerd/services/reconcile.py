@@ -255,11 +255,10 @@ class Reconciler:
     def _bought(self, account: str, symbol: str, now: datetime) -> bool:
         """Did the daemon's own recent entry open this position?"""
         buys = self.store.list_decisions(
-            DecisionFilter(
-                account=account, symbol=symbol, statuses=_EXITED, since=now - ENTRY_LOOKBACK
-            )
+            DecisionFilter(account=account, symbol=symbol, statuses=_EXITED)
         )
-        return any(d.action is Action.BUY for d in buys)
+        recent = now - ENTRY_LOOKBACK
+        return any(d.action is Action.BUY and d.updated_at >= recent for d in buys)
 
     def _why_gone(self, account: str, record: PositionRecord) -> str:
         """``exit_filled`` when the daemon's own exit sold it, else ``not_held_at_broker``."""

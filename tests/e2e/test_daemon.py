@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import sqlite3
@@ -121,10 +122,10 @@ def start_daemon() -> Iterator[Callable[..., Daemon]]:
         sock.bind(sock_path)
         sock.setblocking(False)
         log = tmp / "daemon.log"
-        with open(log, "wb") as err:
+        with open(log, "wb") as out, open(tmp / "daemon.err", "wb") as err:
             proc = subprocess.Popen(
                 [*RUN, "--config", str(config), "run", "--now", now, *extra],
-                stdout=subprocess.DEVNULL,
+                stdout=out,
                 stderr=err,
                 env={**env(), "NOTIFY_SOCKET": sock_path},
                 cwd=tmp,
@@ -139,6 +140,7 @@ def start_daemon() -> Iterator[Callable[..., Daemon]]:
             d.proc.kill()
             d.proc.wait()
         d.notify.close()
+    shutil.rmtree(short, ignore_errors=True)
 
 
 def run_cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -158,6 +160,7 @@ def test_daemon_lifecycle(start_daemon: Callable[..., Daemon]) -> None:
     d.wait_notify("READY=1")
     started = d.wait_event("daemon_started")
     assert started["accounts"] == ["dee-bot", "shorgan-bot"]
+    assert "daemon_started" not in (d.log.parent / "daemon.err").read_text()  # logs: stdout
     scheduled = {e["job"]: e["next_run"] for e in d.events() if e["event"] == "job_scheduled"}
     assert scheduled["execution"] == "2026-11-30T09:30:00-05:00"
     assert scheduled["weekly_review"] == "2026-12-05T12:00:00-05:00"
@@ -240,11 +243,11 @@ def test_second_instance_waits_with_wait(start_daemon: Callable[..., Daemon]) ->
     first.wait_notify("READY=1")
     env_ = {**env()}
     waiting_log = first.config.parent / "second.log"
-    with open(waiting_log, "wb") as err:
+    with open(waiting_log, "wb") as out:
         second = subprocess.Popen(
             [*RUN, "--config", str(first.config), "run", "--wait", "--now", "2026-12-01T12:00"],
-            stdout=subprocess.DEVNULL,
-            stderr=err,
+            stdout=out,
+            stderr=subprocess.DEVNULL,
             env=env_,
         )
     try:

@@ -80,3 +80,29 @@ def test_one_daemon_lock_per_database(url: str) -> None:
     finally:
         first.release()
         second.release()
+
+
+def test_healthcheck_without_listener_needs_lock_and_a_recent_heartbeat(tmp_path: Path) -> None:
+    from rebalancerd.config.settings import Settings
+    from rebalancerd.daemon.health import heartbeat_path, write_heartbeat
+    from rebalancerd.daemon.healthcheck import check_health
+
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    settings = Settings(database_url=url)
+    now = datetime(2026, 11, 30, 15, tzinfo=UTC)
+    ok, why = check_health(settings, now)
+    assert not ok and "no daemon holds the lock" in why
+    lock = lock_for(url)
+    assert lock.try_acquire()
+    try:
+        ok, why = check_health(settings, now)
+        assert not ok and "no heartbeat" in why
+        beat = heartbeat_path(url)
+        write_heartbeat(beat, {"pid": 1, "at": (now - timedelta(seconds=20)).isoformat()})
+        ok, why = check_health(settings, now)
+        assert ok, why
+        write_heartbeat(beat, {"pid": 1, "at": (now - timedelta(minutes=5)).isoformat()})
+        ok, why = check_health(settings, now)
+        assert not ok and "heartbeat is 300s old" in why
+    finally:
+        lock.release()

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -183,3 +185,33 @@ def test_keys_from_the_environment_under_custom_names(
     res = cli("review", "--account", "paper", "--dry-run", "--json", "--now", SATURDAY, env=env)
     assert res.code == 0, res.stderr
     assert fake.secret_key not in res.stderr + res.stdout
+
+
+def test_sigkill_while_an_order_is_in_flight_then_restart_sends_it_once(
+    cli: Cli, fake: FakeAlpaca
+) -> None:
+    """A real process killed (SIGKILL) after its sale reached Alpaca but before the
+    answer: the restarted execution finds the order by its client_order_id."""
+    assert cli("review", "--account", "paper", "--json", "--now", SATURDAY).code == 0
+    fake.state.unique_client_order_ids = False  # a blind resend would be a second order
+    fake.slow_seconds = 1.0
+    fake.inject("slow", method="POST", path="/v2/orders", times=1)  # the first sale hangs
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rebalancerd", "execute", "--account", "paper", "--now",
+         MONDAY_OPEN], env=cli.env, cwd=cli.tmp, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while fake.count("POST", "/v2/orders") == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait(timeout=30) == -signal.SIGKILL
+    while len(market_orders(fake)) == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)  # the fake applies the order after its delay
+    assert len(market_orders(fake)) == 1
+
+    res = cli("execute", "--account", "paper", "--json", "--now", MONDAY_OPEN)
+    assert res.code == 0, res.stderr
+    assert {d["symbol"]: d["status"] for d in res.json()} == {"AMD": "filled", "KO": "filled"}
+    per_symbol = sorted(o.symbol for o in market_orders(fake))
+    assert per_symbol == ["AMD", "KO"]  # the in-flight sale was recovered, not re-sent
