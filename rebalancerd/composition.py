@@ -18,7 +18,6 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
 
-from rebalancerd.adapters.alpaca import build_alpaca_broker
 from rebalancerd.adapters.calendar import NyseCalendar
 from rebalancerd.adapters.clock import SystemClock
 from rebalancerd.adapters.db.engine import make_engine
@@ -62,6 +61,10 @@ def build_broker(
     the environment and ``.env``), else from the process environment.
     """
     if config.broker == "alpaca":
+        # Imported here: alpaca-py pulls in pandas (~1 s), which a sim-only
+        # operator's every CLI command should not pay for.
+        from rebalancerd.adapters.alpaca import build_alpaca_broker
+
         return build_alpaca_broker(
             name,
             key_env=config.key_env,
