@@ -170,25 +170,29 @@ def main() -> None:
 
 
 # ------------------------------------------------------------------ command modules
-from rebalancerd.cli.research import check_report, context_command  # noqa: E402
-
-cli.add_command(context_command)
-cli.add_command(check_report)
+# Each command module imports the shared options from cli.common; registering
+# them here (after `cli` exists) keeps the imports one-directional.
+from rebalancerd.cli.backtest import backtest, report  # noqa: E402
 from rebalancerd.cli.daemon import healthcheck, run, schedule  # noqa: E402
-
-cli.add_command(run)
-cli.add_command(schedule)
-cli.add_command(healthcheck)
-
-from rebalancerd.cli.backtest import backtest as _backtest_command  # noqa: E402
-
-cli.add_command(_backtest_command)
 from rebalancerd.cli.operator import approve, export_command, reject  # noqa: E402
+from rebalancerd.cli.research import check_report, context_command  # noqa: E402
 from rebalancerd.cli.views import caps, decision_command, decisions, positions, runs  # noqa: E402
 
-for _command in (decisions, decision_command, positions, caps, runs, approve, reject):
+for _command in (
+    run,
+    schedule,
+    healthcheck,
+    decisions,
+    decision_command,
+    positions,
+    caps,
+    runs,
+    approve,
+    reject,
+    export_command,
+    context_command,
+    check_report,
+    backtest,
+    report,
+):
     cli.add_command(_command)
-cli.add_command(export_command)
-from rebalancerd.cli.backtest import report as _report_command  # noqa: E402
-
-cli.add_command(_report_command)
