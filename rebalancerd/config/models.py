@@ -15,10 +15,18 @@ from __future__ import annotations
 import re
 from datetime import date
 from decimal import Decimal
+from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self, get_args
 
-from pydantic import Field, StrictBool, StringConstraints, field_validator, model_validator
+from pydantic import (
+    Field,
+    IPvAnyAddress,
+    StrictBool,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from rebalancerd.config.base import (
@@ -309,8 +317,11 @@ def check_account_names(value: Any) -> Any:
 class DaemonConfig(ConfigModel):
     """``[daemon]``: how ``rebalancerd run`` behaves (not what it decides)."""
 
-    #: 127.0.0.1 port of /healthz and /metrics; absent = no HTTP listener.
+    #: Port of /healthz and /metrics; absent = no HTTP listener.
     health_port: Annotated[int, Field(ge=1, le=65535)] | None = None
+    #: Address the listener binds: loopback by default; "0.0.0.0" inside a
+    #: container, whose port is then published on the host's loopback only.
+    health_host: IPvAnyAddress = IPv4Address("127.0.0.1")
     #: How often the order dispatcher looks for due approved decisions while open.
     dispatch_interval_seconds: Annotated[int, Field(ge=10, le=3600)] = 300
     #: How late a job may still start after its fire time (APScheduler's grace).

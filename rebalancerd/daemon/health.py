@@ -108,8 +108,10 @@ class _DatabaseCollector(Collector):
 HealthFn = Callable[[], tuple[bool, dict[str, Any]]]
 
 
-def serve(port: int, health: HealthFn, metrics: Metrics) -> ThreadingHTTPServer:
-    """Start /healthz and /metrics on 127.0.0.1:``port`` in a daemon thread."""
+def serve(
+    port: int, health: HealthFn, metrics: Metrics, host: str = "127.0.0.1"
+) -> ThreadingHTTPServer:
+    """Start /healthz and /metrics on ``host:port`` in a daemon thread."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -131,7 +133,7 @@ def serve(port: int, health: HealthFn, metrics: Metrics) -> ThreadingHTTPServer:
         def log_message(self, format: str, *args: Any) -> None:
             pass  # scrapes every few seconds would drown the log
 
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server = ThreadingHTTPServer((host, port), Handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, name="health-http", daemon=True).start()
     return server

@@ -112,8 +112,10 @@ class Daemon:
             self.app = build_app(self.settings, clock=self.clock)
             self.triggers = build_triggers(self.settings, self.app.calendar)
             self.scheduler = self._start_scheduler()
-            if self.settings.daemon.health_port is not None:
-                server = serve(self.settings.daemon.health_port, self.health, self.metrics)
+            daemon = self.settings.daemon
+            if daemon.health_port is not None:
+                host = str(daemon.health_host)
+                server = serve(daemon.health_port, self.health, self.metrics, host)
             self._beat()
             self.notifier.send("READY=1", "STATUS=scheduler running")
             self._loop()
@@ -125,6 +127,7 @@ class Daemon:
                 server.shutdown()
             heartbeat_path(self.settings.database_url).unlink(missing_ok=True)
             if self.app is not None:
+                self.app.notifier.daemon_stopped("signal" if self._stop else "error")
                 self.app.close()
             lock.release()
         log.info("daemon_stopped")
@@ -188,6 +191,7 @@ class Daemon:
             time_offset_s=int(self.options.offset.total_seconds()),
         )
         self._log_next_runs(sched)
+        app.notifier.daemon_started(list(self.settings.accounts))
         return sched
 
     def _schedule_jobs(self, sched: BackgroundScheduler) -> None:

@@ -49,6 +49,9 @@ class DaemonWork:
         def body() -> None:
             self._reconcile(app, now)
             steps = plan_catchup(triggers, app.store, list(app.settings.accounts), now)
+            for step in steps:
+                if step.missed:
+                    app.notifier.run_missed(step.job, step.scheduled_at, "window closed: skipped")
             run_catchup(steps, app.store, self.run_job, now)
 
         self._guarded(CATCHUP, body)

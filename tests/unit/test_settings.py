@@ -662,3 +662,12 @@ def test_reload_reads_the_same_file(tmp_path: Path) -> None:
     path.write_text(account("max_exits_per_week = -2"), encoding="utf-8")
     with pytest.raises(ConfigError, match="max_exits_per_week"):
         reload_settings(first, environ={})
+
+
+def test_health_listener_address(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    default = load(tmp_path, account())
+    assert (default.daemon.health_port, str(default.daemon.health_host)) == (None, "127.0.0.1")
+    container = load(tmp_path, account(top='[daemon]\nhealth_port = 9464\nhealth_host = "0.0.0.0"'))
+    assert str(container.daemon.health_host) == "0.0.0.0"
+    err = refused(tmp_path, monkeypatch, account(top='[daemon]\nhealth_host = "localhost"'))
+    assert str(err).startswith("rebalancerd.toml: daemon.health_host: ")
