@@ -67,7 +67,8 @@ def stop_orders_for(symbol: str, qty: Decimal, orders: list[BrokerOrder]) -> lis
     ]
 
 
-def _record_for(account: str, bp: BrokerPosition, now: datetime) -> PositionRecord:
+def record_for(account: str, bp: BrokerPosition, now: datetime) -> PositionRecord:
+    """A new position's record: its opening date from the broker when known, else now."""
     if bp.opened_at is not None:
         opened_at, source = bp.opened_at, "broker"
     else:
@@ -96,7 +97,7 @@ def sync_position_records(
     for bp in positions:
         if bp.qty == 0 or bp.symbol in records:
             continue
-        record = store.open_position_record(_record_for(account, bp, now))
+        record = store.open_position_record(record_for(account, bp, now))
         records[bp.symbol] = record
         log.info(
             "position_record_opened",

@@ -40,7 +40,7 @@ from rebalancerd.ports import (
     PositionRecord,
     Store,
 )
-from rebalancerd.services.accounts import AccountContext
+from rebalancerd.services.accounts import AccountContext, record_for
 from rebalancerd.services.orders import OWN_PREFIX, OrderSender, request_from_record
 
 log = structlog.get_logger(__name__)
@@ -237,7 +237,7 @@ class Reconciler:
                 opened_at=records[symbol].opened_at.isoformat(),
             )
         for symbol in sorted(set(held) - set(records)):
-            record = self.store.open_position_record(_adopted(ctx.name, held[symbol], now))
+            record = self.store.open_position_record(record_for(ctx.name, held[symbol], now))
             ours = self._bought(ctx.name, symbol, now)
             if not ours:
                 report.positions_adopted.append(symbol)
@@ -274,19 +274,6 @@ def _unchanged(record: OrderRecord, found: BrokerOrder) -> bool:
         record.status == found.status.value
         and record.broker_order_id == found.id
         and record.filled_qty == found.filled_qty
-    )
-
-
-def _adopted(account: str, bp: BrokerPosition, now: datetime) -> PositionRecord:
-    opened_at, source = (bp.opened_at, "broker") if bp.opened_at else (now, "first_seen")
-    return PositionRecord(
-        account=account,
-        symbol=bp.symbol,
-        opened_at=opened_at,
-        opened_at_source=source,
-        avg_entry_price=bp.avg_entry_price,
-        catalyst=bp.catalyst,
-        catalyst_date=bp.catalyst_date,
     )
 
 

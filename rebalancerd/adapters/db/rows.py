@@ -15,6 +15,7 @@ from rebalancerd.domain.model import Action, OrderType, Side, SkipReason, Source
 from rebalancerd.ports import (
     DecisionEvent,
     DecisionRecord,
+    JobRun,
     OrderRecord,
     PositionRecord,
     SlotRecord,
@@ -104,4 +105,17 @@ def slot_record(row: RowMapping) -> SlotRecord:
         slot_no=row["slot_no"],
         decision_id=row["decision_id"],
         symbol=row["symbol"],
+    )
+
+
+def job_run(row: RowMapping) -> JobRun:
+    return JobRun(
+        id=row["id"],
+        job=row["job"],
+        account=row["account"],
+        scheduled_at=row["scheduled_at"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        outcome=row["outcome"],
+        error=row["error"],
     )

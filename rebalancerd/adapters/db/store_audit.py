@@ -8,27 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import select
 
 from rebalancerd.adapters.db.models import job_runs, orders, position_records
-from rebalancerd.adapters.db.rows import order_record
+from rebalancerd.adapters.db.rows import job_run, order_record
 from rebalancerd.adapters.db.store_base import StoreBase
 from rebalancerd.ports import JobRun, OrderRecord
-
-
-def _job_run(row: Any) -> JobRun:
-    return JobRun(
-        id=row["id"],
-        job=row["job"],
-        account=row["account"],
-        scheduled_at=row["scheduled_at"],
-        started_at=row["started_at"],
-        finished_at=row["finished_at"],
-        outcome=row["outcome"],
-        error=row["error"],
-    )
 
 
 class AuditStore(StoreBase):
@@ -56,7 +42,7 @@ class AuditStore(StoreBase):
             stmt = stmt.limit(limit)
         with self._tx("cannot read job runs") as conn:
             rows = list(conn.execute(stmt).mappings())
-        return [_job_run(r) for r in reversed(rows)]
+        return [job_run(r) for r in reversed(rows)]
 
     def orders_for_decisions(
         self, decision_ids: Collection[int]

@@ -8,31 +8,17 @@ fire time with any recorded run (succeeded, failed, missed, or even one left
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import func, select
 
 from rebalancerd.adapters.db.models import decisions, job_runs, orders, weekly_slots
+from rebalancerd.adapters.db.rows import job_run
 from rebalancerd.adapters.db.store_base import StoreBase
 from rebalancerd.ports import JobRun
 
 MISSED = "missed"
 #: Fire times are compared with this tolerance (databases round sub-seconds).
 _TOLERANCE = timedelta(seconds=1)
-
-
-def _run(row: Any) -> JobRun:
-    """A ``RowMapping`` of ``job_runs`` as the port's record."""
-    return JobRun(
-        id=row["id"],
-        job=row["job"],
-        account=row["account"],
-        scheduled_at=row["scheduled_at"],
-        started_at=row["started_at"],
-        finished_at=row["finished_at"],
-        outcome=row["outcome"],
-        error=row["error"],
-    )
 
 
 class RunStore(StoreBase):
@@ -50,7 +36,7 @@ class RunStore(StoreBase):
             .order_by(c.id)
         )
         with self._tx("cannot read job runs") as conn:
-            return [_run(r) for r in conn.execute(stmt).mappings()]
+            return [job_run(r) for r in conn.execute(stmt).mappings()]
 
     def record_missed(
         self, job: str, account: str | None, *, scheduled_at: datetime, at: datetime, note: str
@@ -78,7 +64,7 @@ class RunStore(StoreBase):
         newest = select(c.job, func.max(c.id).label("id")).group_by(c.job).subquery()
         stmt = select(job_runs).join(newest, c.id == newest.c.id)
         with self._tx("cannot read job runs") as conn:
-            return {r["job"]: _run(r) for r in conn.execute(stmt).mappings()}
+            return {r["job"]: job_run(r) for r in conn.execute(stmt).mappings()}
 
     # ------------------------------------------------------------ metrics
 
