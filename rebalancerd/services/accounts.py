@@ -10,7 +10,7 @@ closed, so ages survive restarts.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -24,6 +24,7 @@ from rebalancerd.ports import (
     Broker,
     BrokerOrder,
     BrokerPosition,
+    DecisionRecord,
     PositionRecord,
     Store,
     TradingCalendar,
@@ -81,6 +82,22 @@ def record_for(account: str, bp: BrokerPosition, now: datetime) -> PositionRecor
         avg_entry_price=bp.avg_entry_price,
         catalyst=bp.catalyst,
         catalyst_date=bp.catalyst_date,
+    )
+
+
+def entry_record(account: str, d: DecisionRecord, price: Decimal, at: datetime) -> PositionRecord:
+    """The record of a position rebalancerd opened itself: the research's catalyst
+    and its date come with it, so the stale rule can later see the catalyst pass."""
+    text = d.inputs.get("catalyst_date")
+    reason = d.details[0].removeprefix("research: ") if d.details else None
+    return PositionRecord(
+        account=account,
+        symbol=d.symbol,
+        opened_at=at,
+        opened_at_source="entry",
+        avg_entry_price=price,
+        catalyst=reason or None,
+        catalyst_date=date.fromisoformat(text) if text else None,
     )
 
 

@@ -36,6 +36,7 @@ from rebalancerd.services.accounts import (
     AccountContext,
     AccountState,
     closing_side,
+    entry_record,
     read_account,
     stop_orders_for,
 )
@@ -294,6 +295,9 @@ class ExecutionService:
                 ctx.broker, d.id, d.uid, d.symbol, order.filled_qty, Side.SELL, price
             )
         self._settle(d, order, now)
+        if order.filled_qty > 0 and order.filled_avg_price:
+            record = entry_record(ctx.name, d, order.filled_avg_price, now)
+            self.store.open_position_record(record)
         log.info(
             "entry_executed",
             decision_id=d.id,

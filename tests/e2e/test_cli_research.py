@@ -118,3 +118,21 @@ def test_context_markdown_written_to_a_file(cli: Runner, tmp_path: Path) -> None
     assert res.code == 0 and res.stdout == ""
     text = out.read_text(encoding="utf-8")
     assert "## PORTFOLIO REBALANCING" in text and "| ENPH |" in text
+
+
+def test_a_research_entry_is_bought_after_the_exits_and_remembers_its_catalyst(
+    cli: Runner, tmp_path: Path
+) -> None:
+    config = str(research_config(tmp_path, REPORT))
+    review = cli("review", "--config", config, "--account", "dee-bot", "--now", SATURDAY)
+    assert review.code == 0, review.stderr
+    monday = "2026-11-30T09:30"
+    res = cli("execute", "--config", config, "--account", "dee-bot", "--json", "--now", monday)
+    assert res.code == 0, res.stderr
+    statuses = {d["symbol"]: d["status"] for d in res.json()}
+    assert statuses == {"SHOP": "filled", "MSFT": "filled", "AMD": "filled", "TSLA": "filled"}
+    held = cli("positions", "--config", config, "--account", "dee-bot", "--json", "--now", monday)
+    tsla = next(p for p in held.json() if p["symbol"] == "TSLA")
+    # 5% of equity at 245.00 a share, whole shares; the catalyst date came from the report.
+    assert tsla["qty"] == 20
+    assert (tsla["catalyst_date"], tsla["opened_at_source"]) == ("2026-12-15", "entry")
