@@ -218,6 +218,7 @@ def build_app(
         tz=ZoneInfo(settings.timezone),
         broker_factory=broker_factory or partial(build_broker, environ=secret_environ(settings)),
         notifier=_notifications(settings),
+        fill_timeout=float(settings.fill_timeout_seconds),
     )
 
 

@@ -81,6 +81,7 @@ def effective_config(settings: Settings) -> dict[str, Any]:
         "database_url": mask_database_url(settings.database_url),
         "log_level": settings.log_level,
         "log_format": settings.log_format,
+        "fill_timeout_seconds": settings.fill_timeout_seconds,
         "schedule": settings.schedule.model_dump(mode="json"),
         "daemon": settings.daemon.model_dump(mode="json"),
         "notifications": _notifications(settings),

@@ -16,7 +16,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
@@ -115,6 +115,8 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///var/rebalancerd.db"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "console"] = "json"
+    #: How long an execution waits for its exits to fill before sizing entries.
+    fill_timeout_seconds: Annotated[int, Field(ge=1, le=600)] = 30
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     daemon: DaemonConfig = Field(default_factory=DaemonConfig)
     notifications: NotificationsConfig = Field(default_factory=NotificationsConfig)
