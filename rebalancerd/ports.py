@@ -105,6 +105,11 @@ class Broker(Protocol):
         """
         ...
 
+    def market_is_open(self) -> bool:
+        """Whether an order sent now trades now. Executions wait for the open rather
+        than cancel stops and queue market orders over a weekend."""
+        ...
+
 
 # --------------------------------------------------------------------------- store
 

@@ -186,6 +186,11 @@ class SimBroker:
             found = _by_client_id(self._load(), client_order_id)
             return found.to_broker_order() if found else None
 
+    def market_is_open(self) -> bool:
+        """The simulated market is always open: orders fill at the current price
+        whenever they are sent (``--now`` replays and demos rely on it)."""
+        return True
+
     def latest_price(self, symbol: str) -> Decimal | None:
         """The simulator's market price (positions' and the file's ``prices``)."""
         with self._lock:

@@ -87,8 +87,12 @@ class DaemonWork:
             log.error("job_account_failed", job=job, account=account, error=error)
 
     def _accounts_with_due_decisions(self, app: App, now: datetime) -> list[str]:
-        approved = app.store.list_decisions(DecisionFilter(statuses=frozenset({Status.APPROVED})))
-        due = {d.account for d in approved if d.execute_at <= now}
+        """Accounts with approved decisions due, or with decisions an interrupted or
+        slow execution left ``submitted`` (resumed by lookup, never re-sent)."""
+        open_ = app.store.list_decisions(
+            DecisionFilter(statuses=frozenset({Status.APPROVED, Status.SUBMITTED}))
+        )
+        due = {d.account for d in open_ if d.status is Status.SUBMITTED or d.execute_at <= now}
         return [a for a in app.settings.accounts if a in due]
 
     def _guarded(self, job: str, body: Callable[[], None]) -> None:

@@ -24,6 +24,7 @@ import structlog
 
 from rebalancerd.domain.model import Action, OrderStatus, Side, SkipReason, Status
 from rebalancerd.domain.timing import market_date, week_start
+from rebalancerd.errors import InvalidTransition
 from rebalancerd.ports import (
     BrokerOrder,
     BrokerPosition,
@@ -108,6 +109,12 @@ class ExecutionService:
         if not todo:
             log.info("execution_nothing_due", account=ctx.name)
             return []
+        if not ctx.broker.market_is_open():
+            # Nothing is cancelled or sent: the dispatcher submits them after the open.
+            log.warning(
+                "execution_deferred", account=ctx.name, reason="market_closed", due=len(todo)
+            )
+            return []
         state = read_account(ctx, self.store, now)
         exits = [d for d in todo if d.action in (Action.EXIT, Action.TRIM)]
         sent = [s for d in exits if (s := self._submit_exit(ctx, d, state, now)) is not None]
@@ -133,18 +140,24 @@ class ExecutionService:
             self._end(d, SkipReason.NO_POSITION, now, "position no longer held at the broker")
             return None
         held = abs(bp.qty)
+        wanted = held if d.action is Action.EXIT else min(d.qty, held)
+        if not resumed:
+            # Claimed before any stop is touched: a second execution racing this one
+            # (the CLI while the daemon dispatches) loses here and touches nothing.
+            try:
+                d = self.store.transition(d.id, Status.SUBMITTED, at=now, note=f"qty {wanted}")
+            except InvalidTransition:
+                log.warning("decision_claimed_elsewhere", decision_id=d.id, symbol=d.symbol)
+                return None
         stops = stop_orders_for(d.symbol, bp.qty, state.open_orders)
         cancelled = [s for s in stops if self.sender.cancel_and_confirm(ctx.broker, s)]
         freed = sum((s.qty - s.filled_qty for s in cancelled), Decimal(0))
-        wanted = held if d.action is Action.EXIT else min(d.qty, held)
         qty = min(wanted, bp.qty_available + freed)
         if qty <= 0:
             self._protect(ctx, d, cancelled, bp, held)
             self._end(d, SkipReason.CONFLICT, now, "no shares available: held by other orders")
             return None
         request = OrderRequest(d.symbol, qty, closing_side(bp.qty), client_order_id(d.uid))
-        if not resumed:
-            self.store.transition(d.id, Status.SUBMITTED, at=now, note=f"qty {qty}")
         result = self.sender.send(ctx.broker, d.id, request)
         if result.order is None:
             self._protect(ctx, d, cancelled, bp, held)
@@ -244,6 +257,7 @@ class ExecutionService:
         cash = state.snapshot.buying_power
         equity = state.portfolio.equity
         max_pct = _max_position_pct(ctx)
+        bought: set[str] = set()  # one buy per symbol per run, whatever the queue holds
         for d in entries:
             cid = client_order_id(d.uid)
             if d.status is Status.SUBMITTED:
@@ -255,7 +269,7 @@ class ExecutionService:
                     request = request_from_record(recorded[0]) if recorded else None
                     cash -= self._buy(ctx, d, found, request, now)
                     continue
-            skip = _entry_skip(d, exited, state.broker_positions)
+            skip = _entry_skip(d, exited, state.broker_positions, bought)
             price = None if skip else ctx.broker.latest_price(d.symbol)
             qty = Decimal(0)
             if not skip and price is not None:
@@ -266,7 +280,12 @@ class ExecutionService:
                 self._end(d, reason, now, note)
                 continue
             if d.status is not Status.SUBMITTED:
-                self.store.transition(d.id, Status.SUBMITTED, at=now, note=f"qty {qty} @~{price}")
+                try:
+                    self.store.transition(d.id, Status.SUBMITTED, at=now, note=f"qty {qty}")
+                except InvalidTransition:
+                    log.warning("decision_claimed_elsewhere", decision_id=d.id, symbol=d.symbol)
+                    continue
+            bought.add(d.symbol)
             cash -= self._buy(ctx, d, None, OrderRequest(d.symbol, qty, Side.BUY, cid), now)
 
     def _buy(
@@ -315,11 +334,14 @@ def _max_position_pct(ctx: AccountContext) -> Decimal | None:
 
 
 def _entry_skip(
-    d: DecisionRecord, exited: set[str], positions: dict[str, BrokerPosition]
+    d: DecisionRecord,
+    exited: set[str],
+    positions: dict[str, BrokerPosition],
+    bought: set[str],
 ) -> SkipReason | None:
     if d.symbol in exited:
         return SkipReason.EXITED_THIS_WEEK
-    if d.symbol in positions and positions[d.symbol].qty != 0:
+    if d.symbol in bought or (d.symbol in positions and positions[d.symbol].qty != 0):
         return SkipReason.ALREADY_HELD
     return None
 

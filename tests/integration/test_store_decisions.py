@@ -311,7 +311,7 @@ def test_open_decision_symbols(store: SqlStore, make_decision: MakeDecision) -> 
     store.transition(sub.id, Status.SUBMITTED, at=T0)
     store.transition(done.id, Status.FILLED, at=T0)
 
-    assert store.open_decision_symbols("paper") == {"EXIT1", "TRIM1", "SUB"}
+    assert store.open_decision_symbols("paper") == {"EXIT1", "TRIM1", "BUY1", "SUB"}
     assert store.open_decision_symbols("nobody") == set()
 
 

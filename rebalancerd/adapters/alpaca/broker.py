@@ -299,7 +299,8 @@ class AlpacaBroker:
             order = self.get_order(order_id)
         return order
 
-    def clock_is_open(self) -> bool:
+    def market_is_open(self) -> bool:
+        """Alpaca's own clock (``GET /v2/clock``), which knows holidays and early closes."""
         clock = self._call(self._client.get_clock)
         return bool(getattr(clock, "is_open", False))
 

@@ -260,12 +260,13 @@ class DecisionStore(StoreBase):
             return [decision_event(r) for r in rows]
 
     def open_decision_symbols(self, account: str) -> set[str]:
-        """Symbols with an exit or trim still open (SPEC §14: one open decision each)."""
+        """Symbols with an exit, trim or entry still open (SPEC §14: one open decision
+        each), so a second review neither re-proposes an exit nor queues a second buy."""
         d = decisions.c
         stmt = select(d.symbol).where(
             d.account == account,
             d.status.in_([s.value for s in OPEN]),
-            d.action.in_([Action.EXIT.value, Action.TRIM.value]),
+            d.action.in_([Action.EXIT.value, Action.TRIM.value, Action.BUY.value]),
         )
         with self._tx("cannot read open decisions") as conn:
             return set(conn.execute(stmt.distinct()).scalars())
