@@ -40,7 +40,7 @@ from rebalancerd.ports import (
     PositionRecord,
     Store,
 )
-from rebalancerd.services.accounts import AccountContext, record_for
+from rebalancerd.services.accounts import AccountContext, closing_side, record_for
 from rebalancerd.services.orders import OWN_PREFIX, OrderSender, request_from_record
 
 log = structlog.get_logger(__name__)
@@ -157,7 +157,12 @@ class Reconciler:
             decision = self.store.get_decision(record.decision_id)
             in_flight = decision.status is Status.SUBMITTED
         resent = False
-        if not in_flight and record.type is OrderType.STOP and self.sender is not None:
+        if (
+            not in_flight
+            and record.type is OrderType.STOP
+            and self.sender is not None
+            and _still_protects(ctx, record)
+        ):
             # A protective stop recorded but never sent: the position needs it now.
             resent = self.sender.send(
                 ctx.broker, record.decision_id, request_from_record(record)
@@ -282,3 +287,10 @@ def reconcile_all(
 ) -> list[ReconcileReport]:
     """Start-up reconciliation of every account (the daemon calls this once)."""
     return [reconciler.run(ctx, now) for ctx in contexts]
+
+
+def _still_protects(ctx: AccountContext, record: OrderRecord) -> bool:
+    """A stop found unsent is sent only while the position it protects is held on the
+    side it closes; once the position is gone it would open a new one (a short)."""
+    held = next((p for p in ctx.broker.get_positions() if p.symbol == record.symbol), None)
+    return held is not None and held.qty != 0 and closing_side(held.qty) is record.side

@@ -211,3 +211,29 @@ def test_through_alpaca_py_a_hand_opened_position_is_adopted_with_its_fill_date(
     assert (nvda.opened_at, nvda.opened_at_source) == (opened, "broker")
     # Constant reads: positions (+1 activity page), open orders, one lookup per lost order.
     assert fake.total == 4
+
+
+def test_an_unsent_stop_of_a_position_that_is_gone_is_not_sent(
+    store: SqlStore, sim: SimBroker
+) -> None:
+    """Sending it would open a short: the row is closed instead."""
+    trim = store.record_decision(new_decision(account=ACCOUNT, symbol="GONE", qty=D(10)), None)
+    for status in (Status.SUBMITTED, Status.FILLED):
+        store.transition(trim.id, status, at=NOW)
+    stop_id = client_order_id(trim.uid, "s", 1)
+    stop = OrderRequest("GONE", D(90), Side.SELL, stop_id, OrderType.STOP, "gtc", D(51))
+    store.record_order(trim.id, stop, at=NOW)
+    sent: list[OrderRequest] = []
+
+    class Counting:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(sim, name)
+
+        def submit_order(self, request: OrderRequest) -> Any:
+            sent.append(request)
+            return sim.submit_order(request)
+
+    report = reconciler(store).run(context(Counting()), NOW)  # type: ignore[arg-type]
+    assert report.orders_not_at_broker == [stop_id]
+    assert sent == []
+    assert store.unresolved_orders(ACCOUNT) == []
