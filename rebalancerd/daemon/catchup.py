@@ -24,6 +24,9 @@ from rebalancerd.ports import JobRun
 
 log = structlog.get_logger(__name__)
 
+#: Run outcomes that settle a fire time; anything else is caught up again.
+FINISHED = frozenset({"succeeded", "missed"})
+
 
 class RunLedger(Protocol):
     """The part of the Store port catch-up needs."""
@@ -54,7 +57,10 @@ def plan_catchup(
         fired = by_job[job].latest_at_or_before(now)
         if fired is None:
             continue
-        done = {r.account for r in ledger.runs_scheduled_at(job, fired)}
+        # A failed run, or one a crash left "running", is retried inside its window
+        # (every job is safe to repeat: open decisions, slots, client order ids).
+        runs = ledger.runs_scheduled_at(job, fired)
+        done = {r.account for r in runs if r.outcome in FINISHED}
         pending = tuple(a for a in accounts if a not in done)
         if not pending:
             continue

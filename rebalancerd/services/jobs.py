@@ -132,13 +132,20 @@ class Jobs:
                 result.failures[name] = str(exc)
                 self.app.notifier.job_failed(job, name, str(exc))
                 continue
+            except Exception as exc:
+                # A bug or a foreign error: recorded and logged with its traceback; the
+                # other accounts still run (one account's fault must not cost the rest).
+                error = repr(exc)[:500]
+                store.finish_run(run_id, outcome="failed", finished_at=clock.now(), error=error)
+                log.exception("job_failed", error=error, error_type=type(exc).__name__)
+                result.failures[name] = error
+                self.app.notifier.job_failed(job, name, error)
+                continue
             except BaseException as exc:
-                # A bug or an interrupt: the run is recorded as failed, then re-raised.
+                # An interrupt: the run is recorded as failed, then re-raised.
                 store.finish_run(
                     run_id, outcome="failed", finished_at=clock.now(), error=repr(exc)[:500]
                 )
-                if isinstance(exc, Exception):
-                    self.app.notifier.job_failed(job, name, repr(exc)[:500])
                 raise
             finally:
                 structlog.contextvars.unbind_contextvars("job", "account", "run_id")

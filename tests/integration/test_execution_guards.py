@@ -111,3 +111,19 @@ def test_a_symbol_is_bought_once_however_many_reviews_proposed_it(tmp_path: Path
         (Status.APPROVED, None),
         (Status.SKIPPED, "open_decision"),
     ]
+
+
+def test_one_accounts_unexpected_error_does_not_cost_the_others(tmp_path: Path) -> None:
+    brokers: dict[str, Watched] = {}
+    app = demo_app(tmp_path, SATURDAY, brokers)
+    app.account("dee-bot")
+
+    def broken() -> Any:
+        raise RuntimeError("adapter bug")
+
+    brokers["dee-bot"].inner.get_account = broken  # type: ignore[method-assign]
+    result = Jobs(app).review(["dee-bot", "shorgan-bot"])
+    assert list(result.failures) == ["dee-bot"] and "adapter bug" in result.failures["dee-bot"]
+    assert {d.account for d in result.decisions} == {"shorgan-bot"}
+    runs = {(r.account, r.outcome) for r in app.store.list_runs()}
+    assert {("dee-bot", "failed"), ("shorgan-bot", "succeeded")} <= runs

@@ -10,6 +10,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from rebalancerd.adapters.calendar import NyseCalendar
 from rebalancerd.config.settings import Settings
 from rebalancerd.daemon.catchup import plan_catchup, run_catchup
@@ -134,12 +136,22 @@ def test_guard_of_an_early_close_friday_runs_over_the_weekend() -> None:
     assert (GUARD, tuple(ACCOUNTS), friday) in runner.calls
 
 
-def test_only_accounts_without_a_run_are_caught_up() -> None:
+def test_only_accounts_without_a_finished_run_are_caught_up() -> None:
     ledger = FakeLedger()
     monday_open = local(2026, 11, 30, 9, 30)
-    ledger.add(EXECUTION, "dee-bot", monday_open, "failed")
+    ledger.add(EXECUTION, "dee-bot", monday_open, "succeeded")
     runner = start(local(2026, 11, 30, 11), ledger)
     assert (EXECUTION, ("shorgan-bot",), monday_open) in runner.calls
+
+
+@pytest.mark.parametrize("outcome", ["failed", "running"])
+def test_a_failed_or_interrupted_run_is_retried_inside_its_window(outcome: str) -> None:
+    ledger = FakeLedger()
+    monday_open = local(2026, 11, 30, 9, 30)
+    ledger.add(EXECUTION, "dee-bot", monday_open, outcome)
+    ledger.add(EXECUTION, "shorgan-bot", monday_open, "succeeded")
+    runner = start(local(2026, 11, 30, 11), ledger)
+    assert (EXECUTION, ("dee-bot",), monday_open) in runner.calls
 
 
 def test_steps_run_oldest_first() -> None:
