@@ -23,6 +23,9 @@ def normalize_database_url(value: str) -> str:
     if backend == "sqlite":
         if driver not in ("", "pysqlite"):
             raise ValueError(f"unsupported SQLite driver {driver!r}: use sqlite:///PATH")
+        if url.database in (None, "", ":memory:") or "mode=memory" in str(url):
+            # An in-memory database forgets every decision, slot and level at exit.
+            raise ValueError("an in-memory SQLite database keeps nothing: use sqlite:///PATH")
     elif backend in ("postgresql", "postgres"):
         if driver not in ("", "psycopg"):
             raise ValueError(f"unsupported PostgreSQL driver {driver!r}: use postgresql+psycopg://")

@@ -60,6 +60,16 @@ class SimPortfolioSpec(_Lenient):
     #: Optional market prices of symbols not held (entries need a price to fill).
     prices: dict[str, Decimal] = Field(default_factory=dict)
 
+    @field_validator("positions")
+    @classmethod
+    def _one_row_per_symbol(cls, value: list[SimPositionSpec]) -> list[SimPositionSpec]:
+        seen: set[str] = set()
+        for p in value:
+            if p.symbol in seen:
+                raise ValueError(f"{p.symbol} is listed twice: one row per symbol")
+            seen.add(p.symbol)
+        return value
+
 
 def load_sim_portfolio(path: Path) -> SimPortfolioSpec:
     """Read and validate a portfolio file; any problem is a ConfigError naming it."""

@@ -132,7 +132,6 @@ def test_schedule_parsed_values(tmp_path: Path) -> None:
     ("given_url", "stored"),
     [
         ("sqlite:///var/rebalancerd.db", "sqlite:///var/rebalancerd.db"),
-        ("sqlite://", "sqlite://"),
         ("postgresql://u:pw@db/x", "postgresql+psycopg://u:pw@db/x"),
         ("postgres://u:pw@db:5433/x", "postgresql+psycopg://u:pw@db:5433/x"),
         ("postgresql+psycopg://db/x", "postgresql+psycopg://db/x"),
@@ -240,6 +239,8 @@ REFUSALS: list[tuple[str, str, str, str]] = [
     ("db-malformed", 'database_url = "not a url"\n', "database_url", "not a database URL"),
     ("db-dialect", 'database_url = "mysql://u@h/d"\n', "database_url", "unsupported database"),
     ("db-driver", 'database_url = "postgresql+psycopg2://h/d"\n', "database_url", "driver"),
+    ("db-memory", 'database_url = "sqlite://"\n', "database_url", "in-memory"),
+    ("db-memory-named", 'database_url = "sqlite:///:memory:"\n', "database_url", "in-memory"),
     ("log-level", 'log_level = "verbose"\n', "log_level", "Input should be"),
     ("log-format", 'log_format = "xml"\n', "log_format", "Input should be"),
     ("enabled-type", 'enabled = "perhaps"\n', "enabled", "valid boolean"),
@@ -560,6 +561,11 @@ def test_sim_portfolio_missing_file(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         ),
         ('{"positions": []}', "cash"),
         ("[1, 2]", "(root)"),
+        (
+            '{"cash": "1", "positions": [{"symbol": "dup", "qty": "1", "avg_entry_price": "1"},'
+            ' {"symbol": "DUP", "qty": "2", "avg_entry_price": "1"}]}',
+            "DUP is listed twice",
+        ),
     ],
 )
 def test_sim_portfolio_invalid(
