@@ -30,6 +30,7 @@ from rebalancerd.adapters.research import (
     FolderResearchSource,
 )
 from rebalancerd.adapters.sim_broker import SimBroker
+from rebalancerd.adapters.sim_state import MARKET_TZ
 from rebalancerd.config.portfolio_file import load_sim_portfolio
 from rebalancerd.config.settings import AccountConfig, Settings
 from rebalancerd.errors import ConfigError
@@ -54,6 +55,7 @@ def build_broker(
     clock: Clock,
     *,
     environ: Mapping[str, Any] | None = None,
+    tz: ZoneInfo = MARKET_TZ,
 ) -> Broker:
     """The broker adapter an account's ``broker`` key asks for.
 
@@ -78,7 +80,7 @@ def build_broker(
             raise ConfigError("required for broker = 'sim'", key=f"accounts.{name}.sim_portfolio")
         spec = load_sim_portfolio(config.sim_portfolio)
         fingerprint = hashlib.sha256(config.sim_portfolio.read_bytes()).hexdigest()
-        return SimBroker(name, spec, store, clock, spec_fingerprint=fingerprint)
+        return SimBroker(name, spec, store, clock, spec_fingerprint=fingerprint, tz=tz)
     raise ConfigError(
         f"broker {config.broker!r} is not available in this build",
         key=f"accounts.{name}.broker",
@@ -216,7 +218,8 @@ def build_app(
         clock=clock or SystemClock(),
         calendar=NyseCalendar(settings.schedule.extra_closures),
         tz=ZoneInfo(settings.timezone),
-        broker_factory=broker_factory or partial(build_broker, environ=secret_environ(settings)),
+        broker_factory=broker_factory
+        or partial(build_broker, environ=secret_environ(settings), tz=ZoneInfo(settings.timezone)),
         notifier=_notifications(settings),
         fill_timeout=float(settings.fill_timeout_seconds),
     )

@@ -13,8 +13,10 @@ import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 from rebalancerd.adapters.sim_state import (
+    MARKET_TZ,
     SimOrder,
     SimPosition,
     SimState,
@@ -82,8 +84,10 @@ class SimBroker:
         clock: Clock,
         *,
         spec_fingerprint: str | None = None,
+        tz: ZoneInfo = MARKET_TZ,
     ) -> None:
         self.account = account
+        self._tz = tz
         self._spec = spec
         self._store = state_store
         self._clock = clock
@@ -99,7 +103,7 @@ class SimBroker:
     def _load(self) -> SimState:
         raw = self._store.load_sim_state(self.account)
         if raw is None:
-            state = seed_state(self._spec, self._fingerprint, self._now())
+            state = seed_state(self._spec, self._fingerprint, self._now(), self._tz)
             self._save(state)
             return state
         state = SimState.from_json(raw)

@@ -193,7 +193,9 @@ def spec_prices(spec: SimPortfolioSpec) -> dict[str, Decimal]:
     return prices
 
 
-def seed_state(spec: SimPortfolioSpec, fingerprint: str | None, now: datetime) -> SimState:
+def seed_state(
+    spec: SimPortfolioSpec, fingerprint: str | None, now: datetime, tz: ZoneInfo = MARKET_TZ
+) -> SimState:
     """The starting state a portfolio file describes (zero-qty positions are dropped)."""
     state = SimState(cash=spec.cash, prices=spec_prices(spec), spec_fingerprint=fingerprint)
     for p in spec.positions:
@@ -203,7 +205,7 @@ def seed_state(spec: SimPortfolioSpec, fingerprint: str | None, now: datetime) -
             symbol=p.symbol,
             qty=p.qty,
             avg_entry_price=p.avg_entry_price,
-            opened_at=market_midnight_utc(p.opened_at) if p.opened_at else None,
+            opened_at=market_midnight_utc(p.opened_at, tz) if p.opened_at else None,
             catalyst=p.catalyst,
             catalyst_date=p.catalyst_date,
         )
@@ -225,9 +227,9 @@ def seed_state(spec: SimPortfolioSpec, fingerprint: str | None, now: datetime) -
     return state
 
 
-def market_midnight_utc(day: date) -> datetime:
-    """00:00 New York time on ``day``, as a UTC datetime."""
-    return datetime.combine(day, time(0), tzinfo=MARKET_TZ).astimezone(UTC)
+def market_midnight_utc(day: date, tz: ZoneInfo = MARKET_TZ) -> datetime:
+    """00:00 on ``day`` in the configured zone (a file's dates are market dates), in UTC."""
+    return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
 
 
 def _dec_out(value: Decimal | None) -> str | None:

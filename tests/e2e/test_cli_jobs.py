@@ -152,3 +152,16 @@ def test_usage_errors_exit_2(cli: Runner) -> None:
     assert bad_now.code == 2 and "--now" in bad_now.stderr
     bad_flag = cli("review", "--frobnicate")
     assert bad_flag.code == 2
+
+
+def test_portfolio_dates_are_dates_in_the_configured_timezone(cli: Runner, tmp_path: Path) -> None:
+    (tmp_path / "la").mkdir()
+    config = example_config(
+        tmp_path / "la",
+        replace={'timezone = "America/New_York"': 'timezone = "America/Los_Angeles"'},
+    )
+    res = cli(
+        "positions", "--config", str(config), "--account", "dee-bot", "--json", "--now", SATURDAY
+    )
+    enph = by_symbol(res.json())["ENPH"]
+    assert (enph["opened_at"], enph["age_days"]) == ("2026-11-02", 26)
