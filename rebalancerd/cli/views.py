@@ -227,7 +227,7 @@ def caps(
         data: dict[str, Any] = {}
         for name in select_accounts(app, accounts):
             ctx = app.account(name)
-            current, upcoming = caps_view(ctx, app.store, app.clock.now(), app.run_options())
+            current, upcoming = caps_view(ctx, app.store, app.clock.now())
             weeks = [current] if current.week_start == upcoming.week_start else [current, upcoming]
 
             def slots(week: Any) -> list[dict[str, Any]]:

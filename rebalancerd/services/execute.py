@@ -254,7 +254,8 @@ class ExecutionService:
         self, ctx: AccountContext, entries: list[DecisionRecord], state: AccountState, now: datetime
     ) -> None:
         exited = self._exited_this_week(ctx, now)
-        cash = state.snapshot.buying_power
+        # Never on margin: a margin account's buying power is 2–4× its cash.
+        cash = min(state.snapshot.cash, state.snapshot.buying_power)
         equity = state.portfolio.equity
         max_pct = _max_position_pct(ctx)
         bought: set[str] = set()  # one buy per symbol per run, whatever the queue holds

@@ -23,7 +23,7 @@ def build_context(
 ) -> PortfolioContext:
     rows = positions_view(ctx, store, now)
     state = read_account(ctx, store, now)
-    _, upcoming = caps_view(ctx, store, now, opts)
+    _, upcoming = caps_view(ctx, store, now)
     positions = tuple(
         PositionContext(
             symbol=row["symbol"],

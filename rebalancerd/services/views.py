@@ -7,16 +7,16 @@ anything) so "flags" shows exactly what the next review or guard would see.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
 
 from rebalancerd.domain.model import Block
 from rebalancerd.domain.rules import age_days, evaluate_position, weight
-from rebalancerd.domain.timing import market_date, next_execution, week_start
+from rebalancerd.domain.timing import at_local, market_date, next_market_open, week_start
 from rebalancerd.ports import SlotRecord, Store
 from rebalancerd.services.accounts import AccountContext, read_account
-from rebalancerd.services.evaluate import RunOptions, block_applies
+from rebalancerd.services.evaluate import block_applies
 
 
 def positions_view(ctx: AccountContext, store: Store, now: datetime) -> list[dict[str, Any]]:
@@ -73,16 +73,23 @@ class CapsWeek:
         return max(self.cap - self.used, 0)
 
 
-def caps_view(
-    ctx: AccountContext, store: Store, now: datetime, opts: RunOptions
-) -> tuple[CapsWeek, CapsWeek]:
-    """The current week and the week the next execution's exits count in."""
+MARKET_CLOSE = time(16, 0)
+
+
+def caps_view(ctx: AccountContext, store: Store, now: datetime) -> tuple[CapsWeek, CapsWeek]:
+    """The calendar week, and the trading week whose slots the next trades use.
+
+    The second is "this week" to an operator: until Friday's close it is the current
+    week; after it (and all weekend) the week of the next open, where the Saturday
+    review's exits and Friday's guard exits count.
+    """
     cap = ctx.config.max_exits_per_week
-    current = week_start(market_date(now, ctx.tz))
-    upcoming_at = next_execution(
-        now, ctx.tz, ctx.calendar, weekday=opts.execution_weekday, at=opts.execution_at
-    )
-    upcoming = week_start(market_date(upcoming_at, ctx.tz))
+    today = market_date(now, ctx.tz)
+    current = week_start(today)
+    if ctx.calendar.is_trading_day(today) and now < at_local(today, MARKET_CLOSE, ctx.tz):
+        upcoming = current
+    else:
+        upcoming = week_start(market_date(next_market_open(now, ctx.tz, ctx.calendar), ctx.tz))
     return (
         CapsWeek(current, cap, store.slots(ctx.name, current)),
         CapsWeek(upcoming, cap, store.slots(ctx.name, upcoming)),

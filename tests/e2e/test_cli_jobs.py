@@ -71,6 +71,13 @@ def test_execute_fills_the_queued_exits_at_the_monday_open(cli: Runner) -> None:
     # Executing again sends nothing twice.
     again = cli("execute", "--account", "dee-bot", "--json", "--now", MONDAY_OPEN).json()
     assert again == []
+    # Midweek, "this week" is the week whose slots the exits used; after Friday's
+    # close it is the next week's.
+    wednesday = cli("caps", "--account", "dee-bot", "--json", "--now", "2026-12-02T12:00")
+    caps = wednesday.json()["dee-bot"]
+    assert (caps["week_start"], caps["used"], caps["left"]) == ("2026-11-30", 3, 0)
+    friday = cli("caps", "--account", "dee-bot", "--json", "--now", "2026-12-04T17:00")
+    assert friday.json()["dee-bot"]["week_start"] == "2026-12-07"
 
 
 def test_guards_apply_to_daily_and_hybrid_accounts_only(cli: Runner) -> None:
