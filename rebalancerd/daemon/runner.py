@@ -62,6 +62,8 @@ class Daemon:
         self.notifier = Notifier()
         self._wake = threading.Event()
         self._stop = self._reload = False
+        self._lock_lost = False
+        self._db_lock: object | None = None
         self._lock = threading.Lock()
         self.app: App | None = None
         self.triggers: Triggers | None = None
@@ -98,7 +100,7 @@ class Daemon:
     def run(self) -> int:
         """Run until SIGTERM/SIGINT; returns the exit code (0)."""
         self._install_signals()
-        lock = lock_for(self.settings.database_url)
+        lock = self._db_lock = lock_for(self.settings.database_url)
         waited = acquire(
             lock,
             wait=self.options.wait,
@@ -131,7 +133,7 @@ class Daemon:
                 self.app.close()
             lock.release()
         log.info("daemon_stopped")
-        return 0
+        return 1 if self._lock_lost else 0
 
     def _loop(self) -> None:
         interval = float(self.settings.daemon.heartbeat_seconds)
@@ -144,7 +146,20 @@ class Daemon:
             if self._reload and not self._stop:
                 self._reload = False
                 self.reload()
+            if not self._lock_held():
+                break
             self._beat()
+
+    def _lock_held(self) -> bool:
+        """A PostgreSQL advisory lock dies with its connection (server restart,
+        failover): then a standby may already run, so this daemon stops (exit 1)
+        rather than risk two schedulers on one database."""
+        alive = getattr(self._db_lock, "is_alive", None)
+        if alive is None or alive():
+            return True
+        log.error("daemon_lock_lost", action="stopping; restart to take the lock again")
+        self._lock_lost = True
+        return False
 
     def _beat(self) -> None:
         """Heartbeat and watchdog, only while the scheduler thread is alive."""
