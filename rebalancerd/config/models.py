@@ -201,6 +201,12 @@ class AccountConfig(ConfigModel):
     daily: RuleBlockConfig | None = None
     research: ResearchConfig | None = None
 
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _mode_any_case(cls, value: object) -> object:
+        """``REBALANCING_MODE=Weekly`` means weekly, as ``approval`` and log levels do."""
+        return value.strip().lower() if isinstance(value, str) else value
+
     @field_validator("sim_portfolio")
     @classmethod
     def _portfolio_file(cls, value: Path | None) -> Path | None:

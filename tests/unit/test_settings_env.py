@@ -384,3 +384,10 @@ def test_effective_config_is_plain_data(config: Path) -> None:
     assert shown["accounts"]["a"]["weekly"]["loss_cut_pct"] is None  # absent = off
     assert shown["overrides"] == {"REBALANCING_MODE": "hybrid"}
     assert shown["schedule"]["execution"] == "mon 09:30"
+
+
+def test_mode_override_is_case_insensitive(tmp_path: Path) -> None:
+    from tests.unit.test_settings import account, load
+
+    settings = load(tmp_path, account('mode = "daily"'), environ={"REBALANCING_MODE": "Hybrid"})
+    assert settings.accounts["acct"].mode.value == "hybrid"
