@@ -191,9 +191,10 @@ class ExecutionService:
             bp = next((p for p in ctx.broker.get_positions() if p.symbol == d.symbol), None)
             if bp is None or stop_orders_for(d.symbol, bp.qty, ctx.broker.get_open_orders()):
                 return  # gone, or still protected
-            left = abs(bp.qty)
-        else:
-            left = abs(bp.qty) - order.filled_qty
+            # An interrupted run may have cancelled the stop: what is left gets one.
+            self._protect(ctx, d, item.cancelled, bp, abs(bp.qty), always=True)
+            return
+        left = abs(bp.qty) - order.filled_qty
         if left > 0:
             self._protect(ctx, d, item.cancelled, bp, left)
 
@@ -204,10 +205,12 @@ class ExecutionService:
         cancelled: list[BrokerOrder],
         bp: BrokerPosition,
         qty: Decimal,
+        *,
+        always: bool = False,
     ) -> None:
         """A GTC stop for the ``qty`` shares still held: the cancelled stop put back, and
         after a trim always one (a crash may have lost the cancelled stop's price)."""
-        if not cancelled and d.action is not Action.TRIM:
+        if not cancelled and d.action is not Action.TRIM and not always:
             return
         side = closing_side(bp.qty)
         price = protective_stop_price(cancelled, side, bp.avg_entry_price, ctx.config.stop_loss_pct)
@@ -216,7 +219,21 @@ class ExecutionService:
     # ---------------------------------------------------------------- shared
 
     def _settle(self, d: DecisionRecord, order: BrokerOrder, now: datetime) -> None:
-        """The decision's status from its order's: filled, partial, refused or dead."""
+        """The decision's status from its final order: filled, partial, refused or dead.
+
+        An order still working (not filled within the wait, possibly partly) leaves
+        the decision ``submitted``: the dispatcher resumes it by lookup, awaits the
+        end, and only then protects what is left and settles.
+        """
+        if not order.status.is_final:
+            log.info(
+                "order_still_working",
+                decision_id=d.id,
+                symbol=d.symbol,
+                filled_qty=str(order.filled_qty),
+                status=order.status.value,
+            )
+            return
         status = _ORDER_TO_DECISION.get(order.status)
         if order.filled_qty > 0 and status is not Status.FILLED:
             status = Status.PARTIALLY_FILLED
