@@ -127,3 +127,22 @@ def test_one_accounts_unexpected_error_does_not_cost_the_others(tmp_path: Path) 
     assert {d.account for d in result.decisions} == {"shorgan-bot"}
     runs = {(r.account, r.outcome) for r in app.store.list_runs()}
     assert {("dee-bot", "failed"), ("shorgan-bot", "succeeded")} <= runs
+
+
+def test_the_dispatcher_resumes_decisions_left_submitted(tmp_path: Path) -> None:
+    """Not only approved decisions that are due: one a crash or a slow fill left
+    ``submitted`` is picked up at the next dispatch, whatever its execute_at."""
+    from rebalancerd.daemon.health import Metrics
+    from rebalancerd.daemon.plan import build_triggers
+    from rebalancerd.daemon.work import DaemonWork
+
+    reviewed(tmp_path)
+    app = demo_app(tmp_path, SATURDAY, {})
+    work = DaemonWork(lambda: (app, build_triggers(app.settings, app.calendar)), Metrics(dict))
+    tuesday = datetime(2026, 11, 24, 10, 0, tzinfo=NY)  # before Monday's execute_at
+    assert work._accounts_with_due_decisions(app, tuesday) == []
+    shop = next(
+        d for d in app.store.list_decisions(DecisionFilter(account="dee-bot")) if d.symbol == "SHOP"
+    )
+    app.store.transition(shop.id, Status.SUBMITTED, at=SATURDAY)
+    assert work._accounts_with_due_decisions(app, tuesday) == ["dee-bot"]
