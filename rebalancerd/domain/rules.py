@@ -120,10 +120,18 @@ def stale(p: Position, rb: RuleBlock, equity: Decimal, today: date) -> RuleHit |
 def concentration_sell_qty(p: Position, equity: Decimal, target: Decimal) -> Decimal:
     """Smallest whole number of shares whose sale brings the weight to ``target`` or below.
 
-    Selling converts shares to cash, so equity is unchanged by the trim.
+    Selling long shares turns them into cash, so equity is unchanged by the trim.
+    Covering a short spends cash, and a short is not part of equity (SPEC §14), so
+    equity falls by what the cover costs: (|q| − n)·p ≤ t·(E − n·p) gives
+    n ≥ (|q|·p − t·E) / (p·(1 − t)).
     """
-    keep_value = target * equity
-    excess = p.abs_qty - keep_value / p.valuation_price
+    price = p.valuation_price
+    if p.is_short:
+        if target >= 1:
+            return Decimal(0)
+        excess = (p.abs_qty * price - target * equity) / (price * (1 - target))
+    else:
+        excess = p.abs_qty - target * equity / price
     qty = excess.to_integral_value(rounding=ROUND_CEILING)
     return min(max(qty, Decimal(0)), p.abs_qty)
 

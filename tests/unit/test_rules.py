@@ -235,9 +235,11 @@ def test_concentration_target_below_max() -> None:
     assert hit is not None and hit.qty == D("80")
 
 
-def test_concentration_short_uses_absolute_value() -> None:
+def test_concentration_short_uses_absolute_value_and_the_cash_the_cover_spends() -> None:
+    # 18% short; covering n spends n·100 of equity: (180 − n)·100 ≤ 0.15·(100000 − 100n)
+    # → n ≥ 35.3, so 36 (30 would leave 15,000 of 97,000 = 15.5%).
     hit = concentration(pos(qty=D("-180")), CO, EQUITY, TODAY)
-    assert hit is not None and hit.qty == D("30")
+    assert hit is not None and hit.qty == D("36")
 
 
 def test_zero_quantity_is_not_evaluated() -> None:

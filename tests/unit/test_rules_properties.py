@@ -82,3 +82,24 @@ def test_concentration_sells_the_smallest_sufficient_whole_number(
     assert (shares - sold) * price <= target * equity or sold == shares
     if sold > 0:
         assert (shares - sold + 1) * price > target * equity
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(1, 10_000).map(D),
+    money,
+    st.decimals(D("10000"), D("10000000"), places=2),
+    st.decimals(D("0.01"), D("0.5"), places=3),
+)
+def test_covering_a_short_accounts_for_the_cash_it_spends(
+    shares: D, price: D, equity: D, target: D
+) -> None:
+    """Equity = cash + longs: buying back n shares costs n·price of equity."""
+    p = Position("CSH", -shares, price, price)
+    covered = concentration_sell_qty(p, equity, target)
+    after = equity - covered * price
+    left = (shares - covered) * price
+    assert covered == shares or left <= target * after
+    if covered > 0 and covered < shares:
+        one_less = covered - 1
+        assert (shares - one_less) * price > target * (equity - one_less * price)
