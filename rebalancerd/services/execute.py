@@ -343,12 +343,23 @@ class ExecutionService:
             price=str(order.filled_avg_price),
             status=order.status.value,
         )
-        return order.filled_qty * (order.filled_avg_price or Decimal(0))
+        if order.status.is_final:
+            return order.filled_qty * (order.filled_avg_price or Decimal(0))
+        # Still working: its whole quantity is committed; price it at what it filled
+        # at so far, else the request's limit-free estimate (the last price).
+        estimate = order.filled_avg_price or ctx.broker.latest_price(d.symbol) or Decimal(0)
+        return order.qty * estimate
 
 
 def _max_position_pct(ctx: AccountContext) -> Decimal | None:
-    block = ctx.config.weekly or ctx.config.daily
-    return block.max_position_pct if block is not None else None
+    """The tightest ``max_position_pct`` of the account's blocks: no entry may open
+    above what either rule block would trim at once."""
+    limits = [
+        b.max_position_pct
+        for b in (ctx.config.weekly, ctx.config.daily)
+        if b is not None and b.max_position_pct is not None
+    ]
+    return min(limits) if limits else None
 
 
 def _entry_skip(
