@@ -11,7 +11,7 @@ import pytest
 from rebalancerd.adapters.calendar import NyseCalendar
 from rebalancerd.config.models import AccountConfig
 from rebalancerd.services.accounts import AccountContext
-from rebalancerd.services.execute import _max_position_pct
+from rebalancerd.services.entries import max_position_pct
 
 
 def ctx(**blocks: Any) -> AccountContext:
@@ -29,4 +29,4 @@ def ctx(**blocks: Any) -> AccountContext:
     ],
 )
 def test_an_entry_is_capped_by_the_tightest_block(blocks: dict[str, Any], limit: D | None) -> None:
-    assert _max_position_pct(ctx(**blocks)) == limit
+    assert max_position_pct(ctx(**blocks)) == limit
