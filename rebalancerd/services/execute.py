@@ -22,7 +22,7 @@ from decimal import Decimal
 
 import structlog
 
-from rebalancerd.domain.model import Action, OrderStatus, SkipReason, Status
+from rebalancerd.domain.model import Action, Mode, OrderStatus, SkipReason, Status
 from rebalancerd.errors import InvalidTransition
 from rebalancerd.ports import (
     BrokerOrder,
@@ -83,6 +83,10 @@ class ExecutionService:
     def run(
         self, ctx: AccountContext, now: datetime, opts: RunOptions, due_by: datetime
     ) -> list[DecisionRecord]:
+        if ctx.config.mode is Mode.OFF:
+            # "off" stops the account: what was approved before waits until it is back on.
+            log.info("execution_skipped", account=ctx.name, reason="mode_off")
+            return []
         due = self.due(ctx, due_by)
         if not opts.real:
             for d in due:

@@ -38,8 +38,11 @@ class Watched:
         return getattr(self.inner, name)
 
 
-def demo_app(tmp_path: Path, at: datetime, brokers: dict[str, Watched]) -> App:
-    settings = load_settings(example_config(tmp_path), environ={}, env_file=None)
+def demo_app(
+    tmp_path: Path, at: datetime, brokers: dict[str, Watched], replace: dict[str, str] | None = None
+) -> App:
+    config = example_config(tmp_path, replace=replace)
+    settings = load_settings(config, environ={}, env_file=None)
 
     def factory(name: str, config: Any, store: Any, clock: Any) -> Broker:
         brokers[name] = Watched(build_broker(name, config, store, clock, environ={}))
@@ -146,3 +149,15 @@ def test_the_dispatcher_resumes_decisions_left_submitted(tmp_path: Path) -> None
     )
     app.store.transition(shop.id, Status.SUBMITTED, at=SATURDAY)
     assert work._accounts_with_due_decisions(app, tuesday) == ["dee-bot"]
+
+
+def test_an_account_switched_off_executes_nothing(tmp_path: Path) -> None:
+    reviewed(tmp_path)
+    brokers: dict[str, Watched] = {}
+    off = {'mode = "weekly"': 'mode = "off"'}
+    app = demo_app(tmp_path, MONDAY, brokers, replace=off)
+    app.account("dee-bot")
+    brokers["dee-bot"].calls.clear()
+    assert Jobs(app).execute(["dee-bot"]).decisions == []
+    assert not {"cancel_order", "submit_order"} & set(brokers["dee-bot"].calls)
+    assert set(statuses(app).values()) == {Status.APPROVED, Status.SKIPPED}
