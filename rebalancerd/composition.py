@@ -165,9 +165,7 @@ class App:
     def context_markdown(self, name: str) -> str:
         """The research context of an account, as handed to the research generator."""
         ctx = self.account(name)
-        return render_context_markdown(
-            build_context(ctx, self.store, self.clock.now(), self.run_options())
-        )
+        return render_context_markdown(build_context(ctx, self.store, self.clock.now()))
 
     def _write_context(self, ctx: AccountContext, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

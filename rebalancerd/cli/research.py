@@ -37,7 +37,7 @@ def context_command(
     with open_app(state, config_path, now_text) as app:
         (name,) = select_accounts(app, (account,))
         ctx = app.account(name)
-        built = build_context(ctx, app.store, app.clock.now(), app.run_options())
+        built = build_context(ctx, app.store, app.clock.now())
         text = (
             render_context_markdown(built) if fmt == "md" else dump_json(render_context_json(built))
         )

@@ -183,15 +183,20 @@ class _Recorder:
             return Status.SKIPPED, SkipReason.OPEN_DECISION, None
         if proposal.is_too_small:
             return Status.SKIPPED, SkipReason.TOO_SMALL, None
+        if not self.opts.real and capped and not self.simulated.take():
+            return Status.SKIPPED, SkipReason.WEEKLY_CAP_REACHED, None
+        status, skip_reason = self._going_ahead()
+        real_claim = capped and self.opts.real
+        claim = CapClaim(self.week, self.ctx.config.max_exits_per_week) if real_claim else None
+        return status, skip_reason, claim
+
+    def _going_ahead(self) -> tuple[Status, SkipReason | None]:
+        """What the master switch, dry run and approval make of a decision that goes ahead."""
         if not self.opts.real:
-            if capped and not self.simulated.take():
-                return Status.SKIPPED, SkipReason.WEEKLY_CAP_REACHED, None
             if self.opts.dry_run:
-                return Status.DRY_RUN, None, None
-            return Status.SKIPPED, SkipReason.DISABLED, None
-        status = Status.PENDING_APPROVAL if self.needs_approval else Status.APPROVED
-        claim = CapClaim(self.week, self.ctx.config.max_exits_per_week) if capped else None
-        return status, None, claim
+                return Status.DRY_RUN, None
+            return Status.SKIPPED, SkipReason.DISABLED
+        return (Status.PENDING_APPROVAL if self.needs_approval else Status.APPROVED), None
 
     def record_entry(self, advice: ResearchAdvice) -> DecisionRecord:
         """A research BUY: sized at execution from its weight and the cash left."""
@@ -222,13 +227,7 @@ class _Recorder:
     def _entry_outcome(self, symbol: str) -> tuple[Status, SkipReason | None]:
         if symbol in self.open_symbols:
             return Status.SKIPPED, SkipReason.OPEN_DECISION
-        if not self.opts.real:
-            return (
-                (Status.DRY_RUN, None)
-                if self.opts.dry_run
-                else (Status.SKIPPED, SkipReason.DISABLED)
-            )
-        return (Status.PENDING_APPROVAL if self.needs_approval else Status.APPROVED), None
+        return self._going_ahead()
 
     def record(self, proposal: Proposal) -> DecisionRecord:
         status, skip_reason, claim = self._outcome(proposal)

@@ -9,20 +9,16 @@ account's equity and cash, and the exit slots left for the coming execution.
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 
 from rebalancerd.ports import Store
 from rebalancerd.services.accounts import AccountContext, read_account
 from rebalancerd.services.context_render import PortfolioContext, PositionContext
-from rebalancerd.services.evaluate import RunOptions
 from rebalancerd.services.views import caps_view, positions_view
 
 
-def build_context(
-    ctx: AccountContext, store: Store, now: datetime, opts: RunOptions
-) -> PortfolioContext:
-    rows = positions_view(ctx, store, now)
-    state = read_account(ctx, store, now)
+def build_context(ctx: AccountContext, store: Store, now: datetime) -> PortfolioContext:
+    state = read_account(ctx, store, now)  # once: the rows below reuse it
+    rows = positions_view(ctx, store, now, state)
     _, upcoming = caps_view(ctx, store, now)
     positions = tuple(
         PositionContext(
@@ -43,7 +39,7 @@ def build_context(
         account=ctx.name,
         as_of=now.astimezone(ctx.tz),
         equity=state.portfolio.equity,
-        cash=Decimal(state.snapshot.cash),
+        cash=state.snapshot.cash,
         exits_used_this_week=upcoming.used,
         slots_left=upcoming.left,
         cap=upcoming.cap,

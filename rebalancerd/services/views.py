@@ -15,12 +15,15 @@ from rebalancerd.domain.model import Block
 from rebalancerd.domain.rules import age_days, evaluate_position, weight
 from rebalancerd.domain.timing import at_local, market_date, next_market_open, week_start
 from rebalancerd.ports import SlotRecord, Store
-from rebalancerd.services.accounts import AccountContext, read_account
+from rebalancerd.services.accounts import AccountContext, AccountState, read_account
 from rebalancerd.services.evaluate import block_applies
 
 
-def positions_view(ctx: AccountContext, store: Store, now: datetime) -> list[dict[str, Any]]:
-    state = read_account(ctx, store, now)
+def positions_view(
+    ctx: AccountContext, store: Store, now: datetime, state: AccountState | None = None
+) -> list[dict[str, Any]]:
+    """Positions with their flags; pass ``state`` when the account was just read."""
+    state = state or read_account(ctx, store, now)
     equity = state.portfolio.equity
     today = market_date(now, ctx.tz)
     records = store.position_records(ctx.name)

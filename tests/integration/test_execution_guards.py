@@ -29,13 +29,34 @@ class Watched:
     def __init__(self, inner: Broker, market_open: bool = True):
         self.inner, self.market_open = inner, market_open
         self.calls: list[str] = []
+        self.broken: set[str] = set()
 
     def market_is_open(self) -> bool:
         return self.market_open
 
     def __getattr__(self, name: str) -> Any:
         self.calls.append(name)
+        if name in self.broken:
+            raise RuntimeError(f"adapter bug in {name}")
         return getattr(self.inner, name)
+
+
+class RacingStore:
+    """The store, with another execution claiming every approved decision between
+    our read of it and our claim (our claim then fails, as the real race does)."""
+
+    def __init__(self, inner: Any):
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def transition(self, decision_id: int, new_status: Status, **kw: Any) -> Any:
+        current = self.inner.get_decision(decision_id).status
+        if new_status is Status.SUBMITTED and current is Status.APPROVED:
+            self.inner.transition(decision_id, new_status, **kw)
+            raise InvalidTransition("approved -> submitted: already submitted")
+        return self.inner.transition(decision_id, new_status, **kw)
 
 
 def demo_app(
@@ -82,19 +103,7 @@ def test_a_decision_claimed_elsewhere_is_left_alone(tmp_path: Path) -> None:
     reviewed(tmp_path)
     brokers: dict[str, Watched] = {}
     app = demo_app(tmp_path, MONDAY, brokers)
-    real_transition = app.store.transition
-
-    def racing(decision_id: int, new_status: Status, **kw: Any) -> Any:
-        # Another execution claims every decision between our read and our claim.
-        if (
-            new_status is Status.SUBMITTED
-            and app.store.get_decision(decision_id).status is Status.APPROVED
-        ):
-            real_transition(decision_id, new_status, **kw)
-            raise InvalidTransition("approved -> submitted: already submitted")
-        return real_transition(decision_id, new_status, **kw)
-
-    app.store.transition = racing  # type: ignore[method-assign]
+    app.store = RacingStore(app.store)  # type: ignore[assignment]
     app.account("dee-bot")
     brokers["dee-bot"].calls.clear()
     Jobs(app).execute(["dee-bot"])
@@ -121,10 +130,7 @@ def test_one_accounts_unexpected_error_does_not_cost_the_others(tmp_path: Path) 
     app = demo_app(tmp_path, SATURDAY, brokers)
     app.account("dee-bot")
 
-    def broken() -> Any:
-        raise RuntimeError("adapter bug")
-
-    brokers["dee-bot"].inner.get_account = broken  # type: ignore[method-assign]
+    brokers["dee-bot"].broken.add("get_account")
     result = Jobs(app).review(["dee-bot", "shorgan-bot"])
     assert list(result.failures) == ["dee-bot"] and "adapter bug" in result.failures["dee-bot"]
     assert {d.account for d in result.decisions} == {"shorgan-bot"}
